@@ -1,0 +1,38 @@
+# gansweep: `make run` (install, data, the quickstart grid and its report) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export GANSWEEP_DATA ?= $(CURDIR)/data
+OUT    ?= runs
+
+.PHONY: install data data-test run test clean
+
+# The venv is rebuilt when pyproject.toml changes. pip resolves torch's CUDA build from the
+# registry (about 6 GB, ~90 s here); it runs on CPU-only machines too.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Fashion-MNIST offline: Debian's dataset-fashion-mnist when apt can install it (as root, or with
+# password-less sudo), else `gansweep data prepare` falls back to torchvision's download.
+data: install
+	@bash .ci/debian-fashion-mnist || echo "note: Debian's dataset-fashion-mnist is not installed; trying torchvision's download"
+	$(BIN)/gansweep data prepare fashion_mnist --root $(GANSWEEP_DATA)
+
+# The tests also run the Pennisi tables on CIFAR-10, from the JPEG archive in ../shared/data.
+data-test: data
+	$(BIN)/gansweep data prepare cifar10 --root $(GANSWEEP_DATA)
+
+run: data
+	$(BIN)/gansweep run quickstart --profile mini --out $(OUT)
+	$(BIN)/gansweep report quickstart --out $(OUT)
+
+test: data-test
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

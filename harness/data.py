@@ -1,0 +1,506 @@
+"""Datasets: a registry of sources, offline preparation, a uint8 tensor cache, split manifests and
+in-memory batches with whole-batch augmentation.
+
+Every dataset is decoded once into uint8 NCHW tensors and cached under ``<out>/cache/data/`` (60,000
+JPEGs are not decoded again per trial). Trials load that file and index batches from tensors held in
+memory, on the GPU when there is one; random crop and horizontal flip act on whole batches, so no
+per-image Python runs on the hot path (the habit of airbench).
+
+Images enter every network as float tensors in [-1, 1] (x / 127.5 - 1): the range of a GAN's tanh
+output, so real and generated images share one input space without per-dataset statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.config import check
+from harness.registry import Registry, UnknownName
+from harness.storage import atomic_write, file_lock
+
+
+class DataError(Exception):
+    """A dataset that is missing or malformed; the CLI prints it as one line and exits with code 2."""
+
+
+# The CIFAR-10 JPEG archive that ships beside the project (shared/data/README.md).
+CIFAR10_JPEG_ARCHIVE = "cifar10-jpeg.tar.xz"
+CIFAR10_JPEG_LABEL = "cifar10 (jpeg q75)"
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+# An ImageFolder without its own train/ and test/ folders gets this seeded, stratified share held
+# out as its test set (seed 0, so every trial of every cell sees the same test set).
+IMAGEFOLDER_TEST_FRACTION = 0.2
+IMAGEFOLDER_SIZE = 32  # px; the classifier zoo expects 28x28 or 32x32 inputs
+
+
+def default_root() -> Path:
+    """``$GANSWEEP_DATA`` if set, else ``./data``."""
+    return Path(os.environ.get("GANSWEEP_DATA", "data"))
+
+
+@dataclass(frozen=True)
+class Images:
+    """A whole dataset, decoded: uint8 tensors (N, C, H, W), int64 labels, class names."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    label: str  # what reports print, e.g. "cifar10 (jpeg q75)"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+    def to(self, device: torch.device | str) -> "Images":
+        move = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), torch.Tensor)}
+        return dataclasses.replace(self, **move)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset lives on disk and how to read it."""
+
+    dataset: str
+    path: Path  # the folder whose files are the dataset (fingerprinted for the tensor cache)
+    read: Callable[[], Images]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset: how to find it under a root, and how to make it ready offline."""
+
+    name: str
+    find: Callable[[Path], Source | None]
+    prepare: Callable[[Path], str]
+    how_to_get: str
+
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+
+
+def get_dataset(name: str) -> Dataset:
+    """A registered dataset, or ``imagefolder:<path>`` for a user's own one-folder-per-class data."""
+    if name.startswith("imagefolder:"):
+        return _imagefolder_dataset(name)
+    return DATASETS[name]
+
+
+def dataset_names() -> list[str]:
+    return list(DATASETS) + ["imagefolder:<path>"]
+
+
+# ---------------------------------------------------------------------------------------------
+# torchvision datasets
+# ---------------------------------------------------------------------------------------------
+
+def _torchvision_images(cls_name: str, root: Path, label: str) -> Images:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, cls_name)
+    if cls_name == "SVHN":
+        train, test = cls(str(root), split="train"), cls(str(root), split="test")
+        xs = [torch.from_numpy(d.data) for d in (train, test)]  # already N, C, H, W
+        ys = [torch.as_tensor(d.labels, dtype=torch.int64) for d in (train, test)]
+        classes = tuple(str(i) for i in range(10))
+    else:
+        train, test = cls(str(root), train=True), cls(str(root), train=False)
+        xs, ys = [], []
+        for d in (train, test):
+            x = torch.as_tensor(np.asarray(d.data))
+            x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # grey N,H,W or RGB N,H,W,C
+            xs.append(x.contiguous())
+            ys.append(torch.as_tensor(np.asarray(d.targets), dtype=torch.int64))
+        classes = tuple(train.classes)
+    return Images(xs[0], ys[0], xs[1], ys[1], classes, label)
+
+
+def _torchvision_dataset(name: str, cls_name: str, folder: str, how_to_get: str,
+                         offline: Callable[[Path], str | None] | None = None,
+                         own_root: bool = False) -> Dataset:
+    """``folder`` is where torchvision keeps the files under the root; ``own_root`` gives the
+    dataset a sub-folder of its own as torchvision's root (SVHN writes its files loose)."""
+
+    def find(root: Path) -> Source | None:
+        import torchvision.datasets as tvd
+
+        tv_root = root / folder if own_root else root
+        try:  # torchvision's own existence check, without its download
+            kwargs = {"split": "train"} if cls_name == "SVHN" else {"train": True}
+            getattr(tvd, cls_name)(str(tv_root), download=False, **kwargs)
+        except (RuntimeError, OSError):
+            return None
+        return Source(name, root / folder, lambda: _torchvision_images(cls_name, tv_root, name))
+
+    def prepare(root: Path) -> str:
+        if find(root):
+            return f"{name}: already ready under {root / folder}"
+        if offline and (done := offline(root)):
+            return done
+        import torchvision.datasets as tvd
+
+        tv_root = root / folder if own_root else root
+        try:
+            for kwargs in ({"split": "train"}, {"split": "test"}) if cls_name == "SVHN" else (
+                    {"train": True}, {"train": False}):
+                getattr(tvd, cls_name)(str(tv_root), download=True, **kwargs)
+        except Exception as exc:  # no network: say where we looked and how to get it
+            raise DataError(f"{name}: download failed ({type(exc).__name__}); {how_to_get}") from None
+        return f"{name}: downloaded into {root / folder}"
+
+    return Dataset(name, find, prepare, how_to_get)
+
+
+def _fashion_mnist_from_debian(root: Path) -> str | None:
+    """Decompress Debian's ``dataset-fashion-mnist`` IDX files where torchvision reads them.
+
+    NOTE: Debian recompressed the .gz files, so their md5 differ from the ones torchvision checks
+    when it downloads; torchvision only checks that the decompressed files exist, so we decompress
+    them ourselves instead of letting ``download=True`` retry the network.
+    """
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    if not all((DEBIAN_FASHION_MNIST / f"{n}.gz").is_file() for n in names):
+        return None
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz", "rb") as src:
+            atomic_write(raw / n, src.read())
+    return f"fashion_mnist: decompressed Debian's files from {DEBIAN_FASHION_MNIST} into {raw}"
+
+
+DATASETS.register("fashion_mnist")(_torchvision_dataset(
+    "fashion_mnist", "FashionMNIST", "FashionMNIST",
+    "install Debian's package dataset-fashion-mnist (apt-get install dataset-fashion-mnist) and run "
+    "`gansweep data prepare fashion_mnist`, or run it where a network reaches the download",
+    offline=_fashion_mnist_from_debian))
+DATASETS.register("mnist")(_torchvision_dataset(
+    "mnist", "MNIST", "MNIST", "run `gansweep data prepare mnist` where a network reaches the download"))
+DATASETS.register("cifar100")(_torchvision_dataset(
+    "cifar100", "CIFAR100", "cifar-100-python",
+    "run `gansweep data prepare cifar100` where a network reaches the download"))
+DATASETS.register("svhn")(_torchvision_dataset(
+    "svhn", "SVHN", "svhn", "run `gansweep data prepare svhn` where a network reaches the download",
+    own_root=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10: torchvision's pickles, or the JPEG archive in ImageFolder layout
+# ---------------------------------------------------------------------------------------------
+
+def _find_cifar10_archive() -> Path | None:
+    """``$GANSWEEP_CIFAR10_JPEG``, else ``shared/data/`` beside this checkout (how the project ships it)."""
+    env = os.environ.get("GANSWEEP_CIFAR10_JPEG")
+    candidates = [Path(env)] if env else []
+    repo = Path(__file__).resolve().parents[1]
+    candidates += [repo.parent / "shared" / "data" / CIFAR10_JPEG_ARCHIVE,
+                   repo / "shared" / "data" / CIFAR10_JPEG_ARCHIVE]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+_cifar10_torchvision = _torchvision_dataset("cifar10", "CIFAR10", "cifar-10-batches-py", "")
+
+
+def _cifar10_find(root: Path) -> Source | None:
+    if source := _cifar10_torchvision.find(root):
+        return source
+    folder = root / "cifar10-jpeg"
+    if folder.is_dir():
+        return Source("cifar10", folder, lambda: read_imagefolder(folder, CIFAR10_JPEG_LABEL))
+    return None
+
+
+def _cifar10_prepare(root: Path, archive: Path | None = None) -> str:
+    if _cifar10_find(root):
+        return f"cifar10: already ready under {root}"
+    archive = archive or _find_cifar10_archive()
+    if archive:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / ".cifar10-jpeg.unpacking"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        os.replace(tmp / "cifar10-jpeg", root / "cifar10-jpeg")  # appears whole or not at all
+        shutil.rmtree(tmp)
+        return f"cifar10: unpacked {archive} into {root / 'cifar10-jpeg'} (labelled {CIFAR10_JPEG_LABEL!r})"
+    return _cifar10_torchvision.prepare(root)
+
+
+DATASETS.register("cifar10")(Dataset(
+    "cifar10", _cifar10_find, _cifar10_prepare,
+    f"run `gansweep data prepare cifar10 --from PATH/{CIFAR10_JPEG_ARCHIVE}` (the offline JPEG "
+    "archive) or `gansweep data prepare cifar10` where a network reaches the download"))
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageFolder: one folder per class
+# ---------------------------------------------------------------------------------------------
+
+def _class_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read_folder(folder: Path, classes: list[str], size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    from PIL import Image, UnidentifiedImageError
+
+    arrays, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).rglob("*") if p.is_file() and not p.name.startswith("."))
+        for path in files:
+            try:
+                with Image.open(path) as im:
+                    im = im.convert("RGB")
+                    if size and im.size != (size, size):
+                        im = im.resize((size, size), Image.BILINEAR)
+                    arrays.append(np.asarray(im))
+            except (UnidentifiedImageError, OSError):
+                raise DataError(f"not an image: {path}") from None
+            labels.append(label)
+    if not arrays:
+        raise DataError(f"no images in the class folders of {folder}")
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise DataError(f"images of different sizes in {folder}: {sorted(shapes)[:3]}")
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(labels, dtype=torch.int64)
+
+
+def read_imagefolder(folder: Path, label: str) -> Images:
+    """``folder/train/<class>/*`` and ``folder/test/<class>/*``, or ``folder/<class>/*`` (then a
+    seeded stratified share is held out as the test set). Images are RGB; they are resized to 32x32
+    unless the folder has its own train/test split of equal-sized images (as CIFAR-10's JPEGs)."""
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        classes = [p.name for p in _class_folders(folder / "train")]
+        if not classes:
+            raise DataError(f"no class folders in {folder / 'train'}")
+        train_x, train_y = _read_folder(folder / "train", classes, None)
+        test_x, test_y = _read_folder(folder / "test", classes, None)
+        return Images(train_x, train_y, test_x, test_y, tuple(classes), label)
+    classes = [p.name for p in _class_folders(folder)]
+    if not classes:
+        raise DataError(f"no class folders in {folder} (expected one folder per class)")
+    x, y = _read_folder(folder, classes, IMAGEFOLDER_SIZE)
+    held_out = make_split(y, IMAGEFOLDER_TEST_FRACTION, 0.0, seed=0).train
+    keep = np.setdiff1d(np.arange(len(y)), held_out)
+    return Images(x[keep], y[keep], x[held_out], y[held_out], tuple(classes), label)
+
+
+def _imagefolder_dataset(name: str) -> Dataset:
+    folder = Path(name.split(":", 1)[1]).expanduser()
+
+    def find(_root: Path) -> Source | None:
+        if not folder.is_dir():
+            return None
+        return Source(name, folder, lambda: read_imagefolder(folder, name))
+
+    def prepare(_root: Path) -> str:
+        if not folder.is_dir():
+            raise DataError(f"{name}: no folder {folder}")
+        return f"{name}: read in place from {folder}"
+
+    return Dataset(name, find, prepare, f"make {folder} a folder with one sub-folder of images per class")
+
+
+# ---------------------------------------------------------------------------------------------
+# The tensor cache: decode once, keyed by a fingerprint of the source files
+# ---------------------------------------------------------------------------------------------
+
+def check_root(root: Path) -> None:
+    """A data root must be a readable folder (bad input otherwise: exit code 2 at the CLI)."""
+    if not root.is_dir():
+        raise DataError(f"data root {root} is not a folder (set --data-root or GANSWEEP_DATA)")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise DataError(f"data root {root} is not readable")
+
+
+def locate(name: str, root: Path) -> Source:
+    """The dataset's source under ``root``, or a DataError naming where we looked and how to get it."""
+    dataset = get_dataset(name)
+    if not name.startswith("imagefolder:"):
+        check_root(root)
+    source = dataset.find(root)
+    if source is None:
+        where = name.split(":", 1)[1] if name.startswith("imagefolder:") else root
+        raise DataError(f"dataset {name} not found in {where}: {dataset.how_to_get}")
+    return source
+
+
+def fingerprint(source: Source) -> str:
+    """A hash of the source files' relative paths, sizes and mtimes: a changed file changes the key."""
+    h = hashlib.sha256(source.dataset.encode())
+    base = source.path
+    for dirpath, dirnames, filenames in sorted(os.walk(base)):
+        dirnames.sort()
+        for f in sorted(filenames):
+            st = os.stat(os.path.join(dirpath, f))
+            h.update(f"{os.path.relpath(os.path.join(dirpath, f), base)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def tensor_cache(name: str, root: Path, cache_dir: Path) -> Path:
+    """Decode the dataset once into ``cache_dir/<name>-<fingerprint>.pt``; return that file.
+
+    Raises DataError before anything is written when the dataset is missing or malformed.
+    """
+    source = locate(name, root)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60]
+    path = cache_dir / f"{safe}-{fingerprint(source)}.pt"
+    if path.is_file():
+        return path
+    images = source.read()  # decoding errors surface here, before the cache folder exists
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(path):
+        if not path.is_file():
+            payload = {f.name: getattr(images, f.name) for f in dataclasses.fields(images)}
+            atomic_write(path, lambda f: torch.save(payload, f))
+    return path
+
+
+def load_images(path: Path | str) -> Images:
+    """Read a tensor-cache file written by :func:`tensor_cache`."""
+    return Images(**torch.load(path, weights_only=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# The split manifest: seeded, stratified, disjoint
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Split:
+    """Indices into the official train set: a training subset and a disjoint validation split."""
+
+    train: np.ndarray
+    val: np.ndarray
+    fraction: float
+    val_fraction: float
+    seed: int
+
+    @property
+    def hash(self) -> str:
+        h = hashlib.sha256()
+        for part in (self.train, self.val):
+            h.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+            h.update(b"|")
+        return h.hexdigest()[:16]
+
+    def manifest(self, dataset: str) -> dict:
+        return {"dataset": dataset, "fraction": self.fraction, "val_fraction": self.val_fraction,
+                "seed": self.seed, "hash": self.hash, "train": self.train.tolist(), "val": self.val.tolist()}
+
+
+def make_split(labels: torch.Tensor | np.ndarray, fraction: float, val_fraction: float, seed: int) -> Split:
+    """Per class, in class order: shuffle with ``seed``, take ``round(val_fraction * n_c)`` for
+    validation, then the next ``round(fraction * n_c)`` for training.
+
+    Validation is drawn first, so for one seed the validation split does not change with the train
+    fraction, and the train subsets nest (30% of a seed is inside its 40%): the cells of a fraction
+    sweep (Pennisi Table 2) differ only in the data they add.
+    """
+    check(0 < fraction <= 1, f"fraction {fraction} is outside (0, 1]")
+    check(0 <= val_fraction < 1, f"val_fraction {val_fraction} is outside [0, 1)")
+    check(fraction + val_fraction <= 1 + 1e-9,
+          f"fraction {fraction} + val_fraction {val_fraction} is more than the whole train set")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = int(round(val_fraction * len(idx)))
+        n_train = min(int(round(fraction * len(idx))), len(idx) - n_val)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:n_val + n_train])
+    return Split(np.sort(np.concatenate(train)), np.sort(np.concatenate(val)), fraction, val_fraction, seed)
+
+
+def write_manifest(split: Split, dataset: str, folder: Path) -> Path:
+    """Store a split's indices and hash as ``folder/<hash>.json`` (idempotent: same hash, same file)."""
+    path = folder / f"{split.hash}.json"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(split.manifest(dataset)).encode())
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches from tensors in memory
+# ---------------------------------------------------------------------------------------------
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def augment(x: torch.Tensor, crop_padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crop after reflect padding, and horizontal flip, on a whole float batch at once.
+
+    Reflect padding follows airbench (no black borders for the classifier to learn). Offsets and
+    flips are drawn on the CPU generator so a run is reproducible on any device.
+    """
+    n, c, h, w = x.shape
+    if crop_padding:
+        p = crop_padding
+        padded = F.pad(x, (p, p, p, p), mode="reflect")
+        dy = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+        dx = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # n,1,h,1
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # n,1,1,w
+        x = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                   torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+    if flip:
+        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator,
+            crop_padding: int = 0, flip: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One shuffled epoch of (float image batch in [-1, 1], label batch) from uint8 tensors ``x``.
+
+    The last batch may be smaller (no sample is dropped). Shuffling uses ``generator`` (CPU), whose
+    state the checkpoint saves, so a resumed epoch draws the same batches.
+    """
+    order = torch.randperm(len(y), generator=generator).to(x.device)
+    for start in range(0, len(y), batch_size):
+        idx = order[start:start + batch_size]
+        xb = to_float(x[idx])
+        if crop_padding or flip:
+            xb = augment(xb, crop_padding, flip, generator)
+        yield xb, y[idx]
+
+
+def prepare(name: str, root: Path, archive: Path | None = None) -> str:
+    """``gansweep data prepare``: make a dataset ready under ``root`` without a network where we can."""
+    if name == "cifar10":
+        root.mkdir(parents=True, exist_ok=True)
+        return _cifar10_prepare(root, archive)
+    dataset = get_dataset(name)
+    if not name.startswith("imagefolder:"):
+        root.mkdir(parents=True, exist_ok=True)
+    return dataset.prepare(root)
+
+
+def available(name: str, root: Path) -> str | None:
+    """Where the dataset is found under ``root``, or None (for ``gansweep list``)."""
+    try:
+        source = get_dataset(name).find(root) if root.is_dir() else None
+    except (UnknownName, OSError):
+        return None
+    return str(source.path) if source else None

@@ -1,0 +1,33 @@
+"""What every trainable does first: convert the Tune dict strictly and set up the process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+from harness.checkpoint import pick_device
+from harness.config import from_dict
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where a trial runs, as opposed to what it computes (the config): not part of any hash."""
+
+    data_file: str  # the dataset's uint8 tensor cache, written by the driver before Ray starts
+    out: str  # the run's --out folder (stage cache and manifests live under it)
+    threads: int  # torch intra-op threads = the CPUs Ray reserved for the trial
+
+
+def setup(params: dict[str, Any], config_cls: type[T]) -> tuple[T, TrialContext, torch.device]:
+    """Strictly convert ``params`` (``{"config": ..., "context": ..., ...}``), pin torch's threads
+    to the trial's CPUs, and pick the device."""
+    config = from_dict(config_cls, params["config"])
+    context = from_dict(TrialContext, params["context"])
+    # NOTE: without this every trial starts one thread per core and trials sharing a node slow
+    # each other down; Ray reserves `threads` CPUs per trial.
+    torch.set_num_threads(context.threads)
+    return config, context, pick_device()

@@ -1,0 +1,123 @@
+"""Paper tables as plain constants: their cells, their layout, the paper's numbers, the profiles.
+
+A table is a grid of cells; a cell is one method with the config fields it fixes (model, fraction,
+p_r, ...) and the number the paper printed there. A profile changes budgets (epochs, batch size,
+learning rate), never the cells. ``plan`` expands tables x seeds into the trials Ray Tune runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from harness.config import ConfigError, check, config_hash
+from harness.registry import Registry, UnknownName
+
+PROFILES = ("smoke", "mini", "paper")
+
+PAPERS = {
+    "gansweep": "gansweep's own default grid (no paper)",
+    "pennisi2021": "Pennisi, Palazzo, Spampinato. Self-improving classification performance through "
+                   "GAN distillation. ICCV 2021 workshop (ILDAV)",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a paper table: a method run with ``settings`` fixed, and the paper's number."""
+
+    row: str  # the paper's row label
+    col: str  # the paper's column label
+    method: str  # a registered method
+    settings: Mapping[str, Any]  # config fields this cell fixes
+    paper: float | None = None  # the paper's number; None where it is not reported (or garbled)
+
+    @property
+    def name(self) -> str:
+        return f"{self.row} | {self.col}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A paper table (or our own grid) and how to run it at each profile."""
+
+    name: str  # what the user types: <paper>.<table>
+    paper: str  # a key of PAPERS
+    title: str
+    dataset: str  # the paper's dataset (``--dataset`` substitutes another, and the report says so)
+    metric: str  # the metric the paper reports in this table (a harness.metrics name)
+    cells: tuple[Cell, ...]
+    profiles: Mapping[str, Mapping[str, Any]]  # profile -> config fields (budgets only)
+    notes: str = ""  # what the report prints under the table (garbled cells, substitutions)
+    seeds: int = 3  # default number of seeds
+
+    def __post_init__(self):
+        check(set(self.profiles) == set(PROFILES), f"{self.name}: profiles must be exactly {PROFILES}")
+        budget_keys = {k for p in self.profiles.values() for k in p}
+        clash = budget_keys & {k for c in self.cells for k in c.settings}
+        check(not clash, f"{self.name}: profiles set cell fields {sorted(clash)}")
+
+    @property
+    def rows(self) -> list[str]:
+        return list(dict.fromkeys(c.row for c in self.cells))
+
+    @property
+    def cols(self) -> list[str]:
+        return list(dict.fromkeys(c.col for c in self.cells))
+
+
+TABLES: Registry[Table] = Registry("table")
+
+
+def register_table(table: Table) -> Table:
+    return TABLES.register(table.name)(table)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One cell at one seed, with its complete config."""
+
+    table: str
+    cell: Cell
+    profile: str
+    config: Any  # the method's config dataclass
+    config_hash: str = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "config_hash", config_hash(self.config, self.cell.method))
+
+
+def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset: str | None = None,
+         fraction: float | None = None, methods: list[str] | None = None) -> list[Trial]:
+    """Every (table, cell, seed) as a Trial with a validated config; raises ConfigError or
+    UnknownName on bad input, before anything runs."""
+    from trainables import METHODS
+
+    if profile not in PROFILES:
+        raise UnknownName(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: need at least one seed")
+    for m in methods or []:
+        METHODS[m]  # unknown method -> UnknownName
+    trials = []
+    for name in table_names:
+        table = TABLES[name]
+        for cell in table.cells:
+            if methods and cell.method not in methods:
+                continue
+            Config = METHODS[cell.method].Config
+            fields = {**table.profiles[profile], **cell.settings, "dataset": dataset or table.dataset}
+            if fraction is not None:
+                fields["fraction"] = fraction
+            for seed in range(table.seeds if seeds is None else seeds):
+                try:
+                    config = dataclasses.replace(Config(), **fields, seed=seed)
+                except TypeError as exc:  # a field the method's config does not have
+                    raise ConfigError(f"{name} / {cell.name}: {exc}") from None
+                trials.append(Trial(name, cell, profile, config))
+    return trials
+
+
+# Importing a paper's module registers its tables.
+from search_spaces import pennisi2021, quickstart  # noqa: E402,F401

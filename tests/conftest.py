@@ -1,0 +1,35 @@
+"""Shared fixtures: the real data root (prepared by `make test`) and a way to call the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.data import available
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """``$GANSWEEP_DATA`` (the Makefile sets it to ./data and prepares Fashion-MNIST and CIFAR-10)."""
+    root = Path(os.environ.get("GANSWEEP_DATA", REPO / "data"))
+    for name in ("fashion_mnist", "cifar10"):
+        assert available(name, root), f"{name} is not prepared under {root}: run `make data-test`"
+    return root
+
+
+def gansweep(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real command line in a fresh process (as a user would) and capture its output."""
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=REPO, text=True,
+                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def shared_out(tmp_path_factory) -> Path:
+    """One --out for the table runs, so the CIFAR-10 tensor cache is decoded once per session."""
+    return tmp_path_factory.mktemp("runs")

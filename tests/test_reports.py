@@ -1,0 +1,45 @@
+"""Report arithmetic on a small results frame: mean ± std over seeds, paper number, difference."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harness import metrics as M
+from reports.tables import layout, summarize, to_latex, to_markdown
+from search_spaces import TABLES
+
+
+def test_cells_show_mean_std_paper_and_difference():
+    table = TABLES["pennisi2021.table2"]
+    forty = next(c for c in table.cells if c.col == "40%")
+    thirty = next(c for c in table.cells if c.col == "30%")
+    rows = [{"table": table.name, "cell": forty.name, "dataset": "cifar10", "dataset_label": "cifar10 (jpeg q75)",
+             "profile": "mini", "status": status, table.metric: acc}
+            for acc, status in [(70.0, "ok"), (74.0, "ok"), (72.0, "ok"), (10.0, "diverged"), (99.0, "error")]]
+    rows.append({**rows[0], "cell": thirty.name, table.metric: 60.0})
+    summary = summarize(table, pd.DataFrame(rows))
+    s40 = summary.set_index("col").loc["40%"]
+    assert s40["n"] == 3 and s40["mean"] == 72.0 and s40["std"] == 2.0
+    assert s40["paper"] == 77.12 and math.isclose(s40["diff"], 72.0 - 77.12)
+    assert s40["diverged"] == 1 and s40["failed"] == 1
+    s30 = summary.set_index("col").loc["30%"]
+    assert s30["n"] == 1 and math.isnan(s30["std"]) and math.isnan(s30["paper"]) and math.isnan(s30["diff"])
+
+    grid = layout(table, summary)
+    assert grid.loc[("Baseline", "ours"), "40%"] == "72.00 ± 2.00 (n=3)"
+    assert grid.loc[("Baseline", "paper"), "40%"] == "77.12"
+    assert grid.loc[("Baseline", "Δ ours − paper"), "40%"] == "-5.12"
+    assert grid.loc[("Baseline", "paper"), "30%"] == "n/r"
+    assert grid.loc[("Baseline", "ours"), "50%"] == "—"  # no trial of that cell
+    text = to_markdown(table, summary)
+    assert "1 trial(s) diverged" in text and "1 trial(s) failed" in text and "substituted" not in text
+    assert "40\\%" in to_latex(table, summary)
+
+
+def test_substituted_dataset_is_labelled():
+    table = TABLES["pennisi2021.table2"]
+    row = {"table": table.name, "cell": table.cells[0].name, "dataset": "fashion_mnist",
+           "dataset_label": "fashion_mnist", "profile": "smoke", "status": "ok", table.metric: 80.0}
+    assert "substituted for the paper's cifar10" in to_markdown(table, summarize(table, pd.DataFrame([row])))
