@@ -94,6 +94,9 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
 
     from trainables import run_trial
 
+    # NOTE: absolute paths: trials run with the trial folder as their working directory
+    # (seen: a relative --out made every trial fail to find the tensor cache).
+    out, data_root = Path(out).resolve(), Path(data_root).resolve()
     info = prepare_data(trials, data_root, out)
     prefix = experiment_prefix(table_names, profile)
     tune_dir = (out / "tune").resolve()

@@ -23,10 +23,11 @@ def data_root() -> Path:
     return root
 
 
-def gansweep(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def gansweep(*args: str, env: dict | None = None, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the real command line in a fresh process (as a user would) and capture its output."""
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=REPO, text=True,
-                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,9 @@ SEEDS = 2
 @pytest.mark.parametrize("table_name", list(TABLES))
 def test_table_runs_at_smoke(table_name, data_root, shared_out):
     table = TABLES[table_name]
+    # a relative --out, as a user types it (trials run in other working directories)
     run = gansweep("run", table_name, "--profile", "smoke", "--seeds", SEEDS, "--data-root", data_root,
-                   "--out", shared_out)
+                   "--out", shared_out.name, cwd=shared_out.parent)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     df = pd.read_parquet(shared_out / "results.parquet")
@@ -76,3 +77,21 @@ def test_killed_trial_resumes_to_the_same_numbers(data_root, tmp_path):
     assert (b[M.RESTARTS] == 1).all(), b[M.RESTARTS]  # each trial really died once and resumed
     for metric in M.FINAL_METRICS + (M.IMAGES_SEEN, M.OPT_STEPS):
         assert a[metric].tolist() == b[metric].tolist(), metric
+
+
+def test_diverging_trial_is_marked_and_the_grid_goes_on(data_root, tmp_path):
+    """A trial whose loss becomes non-finite stops early with status 'diverged'; its neighbour finishes."""
+    import dataclasses
+
+    from harness import launch
+    from search_spaces import plan
+
+    trials = plan(["quickstart"], "smoke", seeds=1)
+    assert [t.cell.col for t in trials] == ["lenet", "alexnet_half"]
+    # Adam at lr 1e9 moves every weight by ~1e9 per step: the logits overflow within a few steps.
+    trials[0] = dataclasses.replace(trials[0], config=dataclasses.replace(trials[0].config, lr=1e9))
+    rows = launch.run(trials, ["quickstart"], "smoke", data_root, tmp_path, launch.Resources(), verbose=0)
+    status = dict(zip(rows["model"], rows["status"]))
+    assert status == {"lenet": "diverged", "alexnet_half": "ok"}, rows[["model", "status", "error"]]
+    diverged = rows[rows["model"] == "lenet"].iloc[0]
+    assert diverged[M.DIVERGED] == 1 and diverged[M.DONE_EPOCHS] == 1
