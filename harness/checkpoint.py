@@ -68,3 +68,33 @@ def restore() -> dict | None:
 def pick_device() -> torch.device:
     """CUDA when Ray gave this trial a GPU (it sets CUDA_VISIBLE_DEVICES), else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TuneCheckpointer:
+    """Per-epoch state through ``tune.Checkpoint``, with the epoch's metrics (plus ``extra``) through
+    ``tune.report``: for the training a trial is about (resumed by Tune after a worker dies)."""
+
+    def __init__(self, extra: dict | None = None):
+        self.extra = extra or {}
+
+    def restore(self) -> dict | None:
+        return restore()
+
+    def save(self, metrics: dict, state: dict) -> None:
+        report({**metrics, **self.extra}, state)
+
+
+class FolderCheckpointer:
+    """Per-epoch state in a folder (a stage's ``.partial`` work folder), without reporting: for a stage
+    computed inside another trial, whose epochs are not that trial's iterations."""
+
+    def __init__(self, folder: Path):
+        self.file = Path(folder) / STATE_FILE
+
+    def restore(self) -> dict | None:
+        return torch.load(self.file, weights_only=False) if self.file.is_file() else None
+
+    def save(self, metrics: dict, state: dict) -> None:
+        from harness.storage import atomic_write
+
+        atomic_write(self.file, lambda f: torch.save(state, f))

@@ -12,8 +12,8 @@ translation by up to 1/8 of the image side with zero fill; cutout of a square of
 anywhere such that it overlaps the image, filled with 0), one independent draw per image.
 What differs: random numbers come from a CPU ``torch.Generator`` and are then moved to the image's device, so
 a run is reproducible on any device and its RNG state can be checkpointed (the released code draws from the
-global device RNG); translation and cutout are written with index arithmetic instead of meshgrid/scatter, which
-gives the same images.
+global device RNG); translation and cutout are written with index arithmetic instead of meshgrid/scatter
+(checked: given the same random draws, both give bit-identical images at 15, 28 and 32 px).
 """
 
 from __future__ import annotations

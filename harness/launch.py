@@ -160,7 +160,11 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
         rows.append(result_row(t, result.metrics or {}, result.error, result.path, experiment,
                                ds.get("label", t["config"]["dataset"]),
                                ds.get("splits", {}).get(t["config_hash"]), stamp))
-    return append_results(out, rows)
+    new = append_results(out, rows)
+    computed = int(new[M.STAGES_COMPUTED].fillna(0).sum())
+    reused = int(new[M.STAGES_REUSED].fillna(0).sum())
+    print(f"stages: {computed} computed, {reused} reused (stage cache: {out / 'cache' / 'stages'})")
+    return new
 
 
 def result_row(t: dict, metrics: dict, error, path: str, experiment: str, dataset_label: str,

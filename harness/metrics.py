@@ -33,7 +33,10 @@ SPLIT_HASH = "split_hash"
 
 FINAL_METRICS = (TEST_ACC_AT_BEST_VAL_LOSS, TEST_ACC_AT_BEST_VAL_ACC, BEST_VAL_LOSS, BEST_VAL_ACC,
                  BEST_VAL_LOSS_EPOCH, BEST_VAL_ACC_EPOCH, TEST_ACC, DIVERGED, DONE_EPOCHS)
-COST_METRICS = (WALL_S, DEVICE, IMAGES_SEEN, OPT_STEPS, RESTARTS)
+STAGES_COMPUTED = "stages_computed"  # cached stages this trial computed
+STAGES_REUSED = "stages_reused"  # cached stages this trial found ready (computed by another trial)
+
+COST_METRICS = (WALL_S, DEVICE, IMAGES_SEEN, OPT_STEPS, RESTARTS, STAGES_COMPUTED, STAGES_REUSED)
 
 # Human-readable names for report headers.
 LABELS = {

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 
 from harness import metrics as M
+from harness.checkpoint import rng_states, seed_everything, set_rng_states
 from harness.config import check
-from harness.data import batches, get_dataset, to_float
-from harness.models import CLASSIFIERS
+from harness.data import augment, batches, get_dataset, load_images, make_split, to_float
+from harness.models import CLASSIFIERS, build_classifier
 from harness.registry import UnknownName
+from harness.stages import Stage, stage
+from harness.storage import atomic_write
 
 
 @dataclass(frozen=True)
@@ -155,3 +160,135 @@ def final_metrics(history: list[dict]) -> dict:
         M.BEST_VAL_LOSS_EPOCH: by_loss[M.EPOCH],
         M.BEST_VAL_ACC_EPOCH: by_acc[M.EPOCH],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# A cell's data, and the classifier stage (the baseline cell = every method's pre-trained classifier)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CellData:
+    """A cell's images on the device: its training subset, validation split and test set."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    shape: tuple[int, int, int]
+    num_classes: int
+    split_hash: str
+    data_key: str  # the tensor cache's name: dataset and a fingerprint of its files
+
+
+def cell_data(data_file: str, cfg: ClassifierConfig, device: torch.device) -> CellData:
+    """Load the dataset's tensor cache and cut the cell's split (and the eval caps) from it."""
+    images = load_images(data_file)
+    split = make_split(images.train_y, cfg.fraction, cfg.val_fraction, cfg.seed)
+    images = images.to(device)
+    val_x, val_y = eval_subset(images.train_x[split.val], images.train_y[split.val], cfg)
+    test_x, test_y = eval_subset(images.test_x, images.test_y, cfg)
+    return CellData(images.train_x[split.train], images.train_y[split.train], val_x, val_y, test_x, test_y,
+                    images.shape, len(images.classes), split.hash, Path(data_file).stem)
+
+
+def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, ckpt) -> dict:
+    """Supervised training per ``cfg``: one checkpoint (and, with a TuneCheckpointer, one report) per
+    epoch through ``ckpt``; resumes from ``ckpt.restore()``. Returns the history, the cost, the final
+    metrics and the weights at the lowest validation loss (the model Pennisi carries into stage 2)."""
+    generator = seed_everything(cfg.seed)
+    model = build_classifier(cfg.model, data.shape[0], data.shape[1], data.num_classes).to(device)
+    opt, sched = make_optimizer(cfg, model.parameters())
+    history, best = [], None
+    cost = {M.WALL_S: 0.0, M.IMAGES_SEEN: 0, M.OPT_STEPS: 0, M.RESTARTS: 0}
+    start_epoch = 1
+    if state := ckpt.restore():
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_states(state["rng"], generator)
+        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+        cost = {**state["cost"], M.RESTARTS: state["cost"][M.RESTARTS] + 1}
+
+    result = state["result"] if state else {}
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        stats = train_epoch(model, opt, real_batches(data.train_x, data.train_y, cfg, generator))
+        sched.step()
+        if stats["diverged"]:
+            val_loss = val_acc = test_loss = test_acc = math.nan
+        else:
+            val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch_size)
+            test_loss, test_acc = evaluate(model, data.test_x, data.test_y, cfg.eval_batch_size)
+        cost = {**cost, M.WALL_S: cost[M.WALL_S] + time.perf_counter() - t0,
+                M.IMAGES_SEEN: cost[M.IMAGES_SEEN] + stats["images"],
+                M.OPT_STEPS: cost[M.OPT_STEPS] + stats["steps"]}
+        history.append({M.EPOCH: epoch, M.TRAIN_LOSS: stats[M.TRAIN_LOSS], M.TRAIN_ACC: stats[M.TRAIN_ACC],
+                        M.VAL_LOSS: val_loss, M.VAL_ACC: val_acc, M.TEST_LOSS: test_loss, M.TEST_ACC: test_acc})
+        if math.isfinite(val_loss) and (best is None or val_loss < best["val_loss"]):
+            best = {"val_loss": val_loss, "epoch": epoch,
+                    "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        diverged = stats["diverged"] or not math.isfinite(val_loss)
+        result = {**history[-1], **final_metrics(history), **cost, M.DEVICE: device.type,
+                  M.SPLIT_HASH: data.split_hash, M.DIVERGED: int(diverged), M.DONE_EPOCHS: epoch}
+        ckpt.save(result, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "scheduler": sched.state_dict(), "rng": rng_states(generator), "history": history,
+                           "best": best, "cost": cost, "epoch": epoch, "result": result})
+        if diverged:  # marked in the results; the rest of the grid goes on
+            break
+    return {"history": history, "cost": cost, "result": result, "best": best}
+
+
+CLASSIFIER_STAGE_FILE = "classifier.pt"
+
+
+def classifier_stage(cfg: ClassifierConfig, data: CellData, device: torch.device, stage_root: Path,
+                     make_checkpointer) -> tuple[Stage, dict]:
+    """The pre-trained classifier of ``cfg`` from the stage cache, trained if absent.
+
+    The ``baseline`` cell with this config *is* this stage, whichever trial computes it first.
+    ``make_checkpointer(work_dir)`` gives the checkpointer of the training (Tune's for the baseline
+    trial, the stage's work folder inside other methods). Returns the stage and its payload:
+    ``{"history", "cost", "result", "best"}`` with ``best["model"]`` the lowest-val-loss weights.
+    """
+
+    def compute(artifact: Path, work: Path) -> None:
+        fitted = fit_classifier(cfg, data, device, make_checkpointer(work))
+        atomic_write(artifact / CLASSIFIER_STAGE_FILE, lambda f: torch.save(fitted, f))
+
+    st = stage(stage_root, "classifier", cfg, (data.data_key,), compute)
+    return st, torch.load(st.path(CLASSIFIER_STAGE_FILE), weights_only=False)
+
+
+def mixed_batches(x: torch.Tensor, y: torch.Tensor, cfg: ClassifierConfig, p_r: float, make_fake,
+                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One classifier epoch of batches with a fraction ``p_r`` of real images and ``1 - p_r``
+    generated ones, ``[generated, real]`` as in Pennisi's Algorithm 1.
+
+    An epoch has as many steps as the baseline's (ceil(N / batch_size)), so methods compare at equal
+    optimiser steps. Real images come from one shuffled pass over the subset, ``round(p_r * B)`` per
+    step (cycling when they run short); generated images are ``make_fake(labels)`` (float, [-1, 1])
+    for labels drawn from the real training labels, so the class balance follows the data. Crop and
+    flip (the config's) apply to the whole mixed batch.
+    """
+    steps = math.ceil(len(y) / cfg.batch_size)
+    if cfg.max_batches_per_epoch:
+        steps = min(steps, cfg.max_batches_per_epoch)
+    n_real = round(p_r * cfg.batch_size)
+    n_fake = cfg.batch_size - n_real
+    order = torch.randperm(len(y), generator=generator)
+    if n_real * steps > len(order):
+        order = order.repeat(math.ceil(n_real * steps / len(order)))
+    order = order.to(x.device)
+    for step in range(steps):
+        idx = order[step * n_real:(step + 1) * n_real]
+        xr, yr = to_float(x[idx]), y[idx]
+        if n_fake:
+            yf = y[torch.randint(0, len(y), (n_fake,), generator=generator).to(y.device)]
+            xb, yb = torch.cat([make_fake(yf).detach(), xr]), torch.cat([yf, yr])
+        else:
+            xb, yb = xr, yr
+        if cfg.crop_padding or cfg.flip:
+            xb = augment(xb, cfg.crop_padding, cfg.flip, generator)
+        yield xb, yb
