@@ -25,13 +25,18 @@ class Parser(argparse.ArgumentParser):
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per cell (default: the table's, 3)")
+    p.add_argument("--fraction", type=float, help="train fraction for every cell, in (0, 1]")
+    p.add_argument("--methods", help="only the cells of these methods (comma-separated)")
+    p.add_argument("--rerun", action="store_true", help="run trials again even if results.parquet has them")
+    _add_common_options(p)
+
+
+def _add_common_options(p: argparse.ArgumentParser) -> None:
     from harness.data import default_root
 
     p.add_argument("--profile", default="mini", help="smoke | mini | paper (default: mini)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per cell (default: the table's, 3)")
-    p.add_argument("--dataset", help="run the tables on this dataset instead of the paper's")
-    p.add_argument("--fraction", type=float, help="train fraction for every cell, in (0, 1]")
-    p.add_argument("--methods", help="only the cells of these methods (comma-separated)")
+    p.add_argument("--dataset", help="run on this dataset instead of the paper's (the report says so)")
     p.add_argument("--data-root", type=Path, default=None,
                    help=f"where datasets live (default: $GANSWEEP_DATA or {default_root()})")
     p.add_argument("--out", type=Path, default=Path("runs"), help="everything a run writes (default: ./runs)")
@@ -40,8 +45,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions share a GPU")
     p.add_argument("--max-failures", type=int, default=2, help="restarts of a trial whose worker died")
     p.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept per trial")
-    p.add_argument("--resume", action="store_true", help="finish the last interrupted run of these tables")
-    p.add_argument("--rerun", action="store_true", help="run trials again even if results.parquet has them")
+    p.add_argument("--inception-weights", default=None,
+                   help="torch-fidelity's Inception weights (pt_inception-2015-12-05) for FID/IS/KID")
+    p.add_argument("--resume", action="store_true", help="finish the last interrupted run (or search)")
     p.add_argument("-v", "--verbose", action="count", default=1, help="more Ray output (-vv: trial logs)")
 
 
@@ -60,6 +66,15 @@ def build_parser() -> Parser:
     p = sub.add_parser("reproduce", help="run every table of one paper, then report")
     p.add_argument("paper", help="e.g. pennisi2021")
     _add_run_options(p)
+
+    p = sub.add_parser("search", help="an Optuna search (Ray Tune's OptunaSearch, ASHA) over a method's knobs")
+    p.add_argument("space", help="e.g. pennisi2021.distillation")
+    p.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    p.add_argument("--scheduler", default="asha", help="asha (stop weak trials early) or none")
+    p.add_argument("--storage", default=None, help="Optuna storage URL for the exported study "
+                   "(default: sqlite:///<out>/search/<space>/optuna.db)")
+    p.add_argument("--seed", type=int, default=0, help="the cell's seed and the sampler's")
+    _add_common_options(p)
 
     p = sub.add_parser("report", help="paper tables from the stored results")
     p.add_argument("tables", nargs="*", metavar="TABLE", help="tables to report, or all (default: all run)")
@@ -90,6 +105,11 @@ def cmd_list(args) -> int:
     print("tables:")
     for name, table in TABLES.items():
         print(f"  {name:22s} {len(table.cells):3d} cells  {table.dataset:14s} {table.title}")
+    from search_spaces import SEARCH_SPACES
+
+    print("searches:")
+    for name, space in SEARCH_SPACES.items():
+        print(f"  {name:22s} {space.cell.method}: " + ", ".join(f"{k} in [{lo}, {hi}]" for k, (lo, hi) in space.params.items()))
     print("methods:")
     for name, fn in METHODS.items():
         print(f"  {name:22s} {(fn.__module__ and sys.modules[fn.__module__].__doc__ or '').splitlines()[0]}")
@@ -126,14 +146,39 @@ def _run_tables(args, table_names: list[str]) -> int:
     root = args.data_root or default_root()
     if not all(t.config.dataset.startswith("imagefolder:") for t in trials):
         check_root(root)
+    _check_inception(args)
     print(f"{len(trials)} trials: {', '.join(table_names)} at profile {args.profile}; results in {args.out}")
     new = launch.run(trials, table_names, args.profile, root, args.out, resources, args.resume, args.rerun,
-                     args.verbose)
+                     args.verbose, args.inception_weights)
     if new is not None:
         counts = new["status"].value_counts().to_dict()
         print(f"done: {len(new)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
               f"results in {args.out / 'results.parquet'}")
         return 0 if counts.get("error", 0) == 0 else 1
+    return 0
+
+
+def _check_inception(args) -> None:
+    if args.inception_weights and not Path(args.inception_weights).is_file():
+        raise ConfigError(f"--inception-weights {args.inception_weights}: no such file")
+
+
+def cmd_search(args) -> int:
+    from harness import launch
+    from harness.data import check_root, default_root
+    from harness.search import run_search
+    from search_spaces import PROFILES, SEARCH_SPACES
+
+    space = SEARCH_SPACES[args.space]
+    if args.profile not in PROFILES:
+        raise UnknownName(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
+    root = args.data_root or default_root()
+    check_root(root)
+    _check_inception(args)
+    resources = launch.Resources(args.cpus_per_trial, args.gpus_per_trial, args.address, args.max_failures,
+                                 args.keep_checkpoints)
+    run_search(space, args.profile, args.trials, root, args.out, resources, args.dataset, args.scheduler,
+               args.storage, args.resume, args.seed, args.inception_weights, args.verbose)
     return 0
 
 
@@ -155,22 +200,35 @@ def cmd_reproduce(args) -> int:
 def cmd_report(args) -> int:
     from harness.results import read_results
     from reports import FORMATS, write_report
-    from search_spaces import TABLES
+    from search_spaces import SEARCH_SPACES, TABLES
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ConfigError(f"--format {args.format!r}: choose from {', '.join(FORMATS)}")
     names = [n for n in args.tables if n != "all"]
+    searches = [n for n in names if n in SEARCH_SPACES]
+    names = [n for n in names if n not in SEARCH_SPACES]
     for n in names:
         TABLES[n]
+    for n in searches:
+        from harness.search import read_trials
+        from reports.search import write_search_report
+
+        text, written = write_search_report(SEARCH_SPACES[n], read_trials(args.out, SEARCH_SPACES[n]),
+                                            args.out / "reports" / n)
+        print(text)
+        print("written: " + ", ".join(str(p) for p in written) + "\n")
+    if searches and not names:
+        return 0
     results = read_results(args.out)
     if not names:
         if results.empty:
             raise ConfigError(f"no results in {args.out}; run `gansweep run TABLE --out {args.out}` first")
         names = [n for n in dict.fromkeys(results["table"]) if n in TABLES]
     for name in names:
-        text, written = write_report(TABLES[name], results, args.out / "reports" / name, formats)
+        text, written = write_report(TABLES[name], results, args.out / "reports" / name, formats,
+                                     artifacts=args.out / "artifacts")
         print(text)
         print("written: " + ", ".join(str(p) for p in written) + "\n")
     return 0
@@ -186,7 +244,7 @@ def cmd_data(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "report": cmd_report,
-               "data": cmd_data}[args.command]
+               "data": cmd_data, "search": cmd_search}[args.command]
     try:
         return command(args)
     except USER_ERRORS as exc:

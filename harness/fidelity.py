@@ -32,14 +32,9 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from harness.data import to_float
 from harness.models import Classifier
 
-# Metric names (what trainables report and reports read).
-FID_CLASSIFIER = "fid_classifier"  # FID in the penultimate feature space of our own classifier
-FID_INCEPTION = "fid_inception"  # FID in Inception-v3 pool3 (2048-d) space, the papers' FID
-IS_MEAN = "is_mean"  # Inception Score, mean over 10 splits
-IS_STD = "is_std"
-KID_MEAN = "kid_mean"  # Kernel Inception Distance, mean over 100 subsets
-KID_STD = "kid_std"
-METRIC_MISSING_REASON = "metric_missing_reason"  # why the Inception metrics are None (else None)
+# Metric names are defined once, in harness.metrics (what trainables report and reports read).
+from harness.metrics import (FID_CLASSIFIER, FID_INCEPTION, IS_MEAN, IS_STD, KID_MEAN, KID_STD,  # noqa: E402
+                             METRIC_MISSING_REASON)
 
 # :func:`inception_metrics` keys -> the metric names above, for ``tune.report``.
 REPORT_NAMES = {

@@ -9,9 +9,11 @@ Data-Efficient GAN he cites: DiffAugment (harness.diffaugment) applied to real a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -229,3 +231,44 @@ def gan_epoch(state: GANState, cfg: GANConfig, x_u8: torch.Tensor, y: torch.Tens
         G_STEPS: g_steps,
         DIVERGED: False,
     }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The GAN stage: a GAN pre-trained on a cell's real subset, cached and shared (Pennisi's stage 2)
+
+GAN_STAGE_FILE = "gan.pt"
+
+
+def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root: Path):
+    """The GAN of ``cfg`` pre-trained on ``data``'s training subset with ``seed``, from the stage cache
+    (trained if absent, with a checkpoint per epoch in the stage's work folder).
+
+    Every cell with the same GAN config, subset and seed shares it (the p_r cells of a table train one
+    GAN). Returns (stage, GANState on ``device``, per-epoch history)."""
+    from harness.checkpoint import FolderCheckpointer, rng_states, seed_everything, set_rng_states
+    from harness.stages import stage
+    from harness.storage import atomic_write
+
+    def compute(artifact: Path, work: Path) -> None:
+        ckpt = FolderCheckpointer(work)
+        rng = seed_everything(seed)
+        state = GANState.create(cfg, data.shape[0], data.shape[1], data.num_classes, device)
+        history, start = [], 1
+        if saved := ckpt.restore():
+            state.load_state_dict(saved["gan"])
+            set_rng_states(saved["rng"], rng)
+            history, start = saved["history"], saved["epoch"] + 1
+        for epoch in range(start, cfg.epochs + 1):
+            stats = gan_epoch(state, cfg, data.train_x, data.train_y, rng)
+            history.append({"epoch": epoch, **stats})
+            ckpt.save({}, {"gan": state.state_dict(), "rng": rng_states(rng), "history": history, "epoch": epoch})
+            if stats[DIVERGED]:
+                break
+        atomic_write(artifact / GAN_STAGE_FILE, lambda f: torch.save({"gan": state.state_dict(), "history": history}, f))
+
+    st = stage(stage_root, "gan", {"gan": dataclasses.asdict(cfg), "seed": seed}, (data.data_key, data.split_hash),
+               compute)
+    payload = torch.load(st.path(GAN_STAGE_FILE), map_location=device, weights_only=False)
+    state = GANState.create(cfg, data.shape[0], data.shape[1], data.num_classes, device)
+    state.load_state_dict(payload["gan"])
+    return st, state, payload["history"]

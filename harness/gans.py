@@ -65,7 +65,7 @@ def _plan(image_size: int) -> tuple[int, int]:
 # ----------------------------------------------------------------------------------------------------------
 # Conditional DCGAN (Radford et al. 2016) with a projection discriminator (Miyato & Koyama 2018)
 
-DCGAN_Z_DIM = 100  # Radford et al. 2016, Sec. 4
+DCGAN_Z_DIM = 100  # Radford et al. 2016, Fig. 1
 DCGAN_LABEL_DIM = 50  # our choice: a learned label embedding of this size is concatenated to z
 
 
@@ -126,7 +126,7 @@ class DCGANDiscriminator(nn.Module):
 
 
 def _dcgan_init(module: nn.Module) -> None:
-    """Radford et al. 2016, Sec. 4: weights N(0, 0.02); BN gains N(1, 0.02) as in their released code."""
+    """Radford et al. 2016, Sec. 4: weights N(0, 0.02); BN gains N(1, 0.02) as PyTorch's DCGAN example."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -149,8 +149,9 @@ def dcgan(in_channels: int, image_size: int, num_classes: int) -> GAN:
 
     G: z (100) concatenated with a learned 50-d label embedding -> 4x4 transposed conv to 512 channels, then
     4x4/2 transposed convs 512 -> 256 -> 128 -> C (32 px; 28 px: 7x7 to 256, then 256 -> 128 -> C), BatchNorm
-    and ReLU between, tanh out. D: 4x4/2 convs C -> 64 -> 128 -> 256 (BatchNorm after all but the first,
-    LeakyReLU 0.2), then a projection head on the flattened 4x4x256 features (Miyato & Koyama 2018: we chose
+    and ReLU between, tanh out. D: 4x4/2 convs C -> 64 -> 128 -> 256 (28 px: C -> 64 -> 128; BatchNorm after
+    all but the first, LeakyReLU 0.2), then a projection head on the flattened 4x4x256 (28 px: 7x7x128)
+    features, i.e. logit = w.h + b + embed(y).h (Miyato & Koyama 2018: we chose
     projection over concatenated label maps because it is what the BigGAN D uses too). Init N(0, 0.02).
     Parameters: 3x32x32: G 3,858,679, D 704,321; 1x28x28: G 2,409,205, D 201,409 (the 7x7 first layer
     is a 150 -> 256x7x7 projection, 1.9M of them).

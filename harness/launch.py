@@ -20,7 +20,7 @@ from pathlib import Path
 from harness import metrics as M
 from harness.config import ConfigError, to_dict
 from harness.data import load_images, make_split, tensor_cache, write_manifest
-from harness.results import append_results, done_keys, provenance
+from harness.results import append_results, finished_rows, provenance, stored_keys
 from harness.trial import TrialContext
 from search_spaces import Trial
 
@@ -86,7 +86,8 @@ def _trial_dirname(trial) -> str:
 
 
 def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Path, out: Path,
-        resources: Resources, resume: bool = False, rerun: bool = False, verbose: int = 1):
+        resources: Resources, resume: bool = False, rerun: bool = False, verbose: int = 1,
+        inception_weights: str | None = None):
     """Run ``trials`` (skipping those already in results.parquet unless ``rerun``) and return the
     tidy results of this run as a DataFrame."""
     import ray
@@ -101,15 +102,26 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
     prefix = experiment_prefix(table_names, profile)
     tune_dir = (out / "tune").resolve()
     restore_from = _latest_experiment(tune_dir, prefix) if resume else None
-    if not restore_from:
-        done = set() if rerun else done_keys(out)
-        todo = [t for t in trials if (t.table, t.cell.name, t.config_hash) not in done]
-        if len(todo) < len(trials):
-            print(f"{len(trials) - len(todo)} of {len(trials)} trials are already in {out / 'results.parquet'}"
-                  f" (same config); running the other {len(todo)}. Use --rerun to run them again.")
-        if not todo:
-            return None
-        trials = todo
+    if resume and not restore_from:
+        print(f"nothing to resume under {tune_dir} for {prefix}: starting a new run")
+    stored = {} if rerun else finished_rows(out)  # config_hash -> a finished row (any table)
+    filed = set() if rerun else stored_keys(out)  # (table, cell, config_hash) already in the results
+    wanted = [t for t in trials if (t.table, t.cell.name, t.config_hash) not in filed]
+    # One trial per distinct config: a cell that recurs across tables (Pennisi's AlexNet 20% runs appear
+    # in Tables 1, 3, 4 and 5) is run once and reported in each.
+    distinct = {}
+    for t in wanted:
+        if t.config_hash not in stored:
+            distinct.setdefault(t.config_hash, t)
+    if len(wanted) < len(trials):
+        print(f"{len(trials) - len(wanted)} of {len(trials)} trials are already in {out / 'results.parquet'}"
+              " (same config); use --rerun to run them again.")
+    if not restore_from and not distinct:
+        if wanted:
+            print(f"all {len(wanted)} remaining trials reuse finished runs of the same config")
+            return append_results(out, [_reuse(stored[t.config_hash], t) for t in wanted])
+        return None
+    trials = list(distinct.values())
 
     # Ray's new output engine ignores CLIReporter unless this is 0 (seen with Ray 2.60).
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -136,8 +148,8 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
             params = [{
                 "method": t.cell.method, "table": t.table, "cell": t.cell.name, "profile": t.profile,
                 "config_hash": t.config_hash, "config": to_dict(t.config),
-                "context": to_dict(TrialContext(data_file=info[t.config.dataset]["file"],
-                                                out=str(out.resolve()), threads=threads)),
+                "context": to_dict(TrialContext(data_file=info[t.config.dataset]["file"], out=str(out),
+                                                threads=threads, inception_weights=inception_weights)),
             } for t in trials]
             tuner = tune.Tuner(
                 trainable,
@@ -160,6 +172,10 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
         rows.append(result_row(t, result.metrics or {}, result.error, result.path, experiment,
                                ds.get("label", t["config"]["dataset"]),
                                ds.get("splits", {}).get(t["config_hash"]), stamp))
+    ran = {(r["table"], r["cell"], r["config_hash"]) for r in rows}
+    by_hash = {**stored, **{r["config_hash"]: r for r in rows if r["status"] != "error"}}
+    rows += [_reuse(by_hash[t.config_hash], t) for t in wanted
+             if (t.table, t.cell.name, t.config_hash) not in ran and t.config_hash in by_hash]
     new = append_results(out, rows)
     computed = int(new[M.STAGES_COMPUTED].fillna(0).sum())
     reused = int(new[M.STAGES_REUSED].fillna(0).sum())
@@ -167,14 +183,19 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
     return new
 
 
+def _reuse(row: dict, t: Trial) -> dict:
+    """A finished row of the same config, filed under another table's cell."""
+    return {**row, "table": t.table, "cell": t.cell.name, "row": t.cell.row, "col": t.cell.col,
+            "profile": t.profile, "reused_from": f"{row['table']} / {row['cell']}"}
+
+
 def result_row(t: dict, metrics: dict, error, path: str, experiment: str, dataset_label: str,
                split_hash: str | None, stamp: dict) -> dict:
     """One tidy row: what ran (table, cell, method, data, model, seed, profile), what it measured,
     what it cost, and where it came from."""
     cfg = t["config"]
-    diverged = bool(metrics.get(M.DIVERGED))
-    finished = metrics.get(M.DONE_EPOCHS) == cfg.get("epochs") or diverged
-    status = "error" if error else "diverged" if diverged else "ok" if finished else "incomplete"
+    # Without a scheduler every trial that did not fail ran to its end.
+    status = "error" if error else "diverged" if metrics.get(M.DIVERGED) else "ok"
     row = {
         "table": t["table"], "cell": t["cell"], "row": t["cell"].split(" | ")[0],
         "col": t["cell"].split(" | ")[1], "method": t["method"], "dataset": cfg["dataset"],
@@ -185,6 +206,6 @@ def result_row(t: dict, metrics: dict, error, path: str, experiment: str, datase
     for name in M.FINAL_METRICS + M.COST_METRICS:
         row[name] = metrics.get(name)
     row.update({"config_hash": t["config_hash"], "split_hash": split_hash or metrics.get(M.SPLIT_HASH),
-                "experiment": experiment, "trial_path": path,
+                "experiment": experiment, "trial_path": path, "reused_from": None,
                 "config": json.dumps(cfg, sort_keys=True), **stamp})
     return row

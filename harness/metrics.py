@@ -22,6 +22,22 @@ DIVERGED = "diverged"  # 1 when a loss became NaN/inf and the trial stopped earl
 DONE_EPOCHS = "done_epochs"
 RESTARTS = "restarts"  # times the trial resumed from its checkpoint after its worker died
 
+# GAN distillation, per epoch and final (Pennisi Fig. 3, Table 5)
+FID_CLASSIFIER = "fid_classifier"  # FID in the stage-1 classifier's feature space (always available)
+FID_INCEPTION = "fid_inception"  # FID with torch-fidelity's Inception weights (None when absent)
+IS_MEAN = "is_mean"  # Inception Score, mean over 10 splits
+IS_STD = "is_std"
+KID_MEAN = "kid_mean"  # Kernel Inception Distance, mean over 100 subsets
+KID_STD = "kid_std"
+METRIC_MISSING_REASON = "metric_missing_reason"  # why the Inception metrics are missing
+DIVERSITY_RATIO = "diversity_ratio"  # generated / real mean intra-class pairwise distance
+COLLAPSE_EPOCH = "collapse_epoch"  # first epoch whose diversity ratio fell below the threshold (-1: none)
+DIST_LOSS = "dist_loss"  # the triplet (distillation) loss, mean over the GAN epoch
+D_LOSS = "d_loss"
+G_LOSS = "g_loss"
+HARD_FRACTION = "hard_fraction"  # share of the training subset labelled hard
+CLASSES_WITHOUT_TRIPLET = "classes_without_triplet"  # classes lacking a hard or an easy sample
+
 # Cost
 WALL_S = "wall_s"  # seconds of training, summed over restarts
 DEVICE = "device"
@@ -32,7 +48,9 @@ OPT_STEPS = "optimizer_steps"
 SPLIT_HASH = "split_hash"
 
 FINAL_METRICS = (TEST_ACC_AT_BEST_VAL_LOSS, TEST_ACC_AT_BEST_VAL_ACC, BEST_VAL_LOSS, BEST_VAL_ACC,
-                 BEST_VAL_LOSS_EPOCH, BEST_VAL_ACC_EPOCH, TEST_ACC, DIVERGED, DONE_EPOCHS)
+                 BEST_VAL_LOSS_EPOCH, BEST_VAL_ACC_EPOCH, TEST_ACC, DIVERGED, DONE_EPOCHS, FID_CLASSIFIER,
+                 FID_INCEPTION, IS_MEAN, KID_MEAN, METRIC_MISSING_REASON, DIVERSITY_RATIO, COLLAPSE_EPOCH,
+                 HARD_FRACTION, CLASSES_WITHOUT_TRIPLET)
 STAGES_COMPUTED = "stages_computed"  # cached stages this trial computed
 STAGES_REUSED = "stages_reused"  # cached stages this trial found ready (computed by another trial)
 

@@ -63,13 +63,26 @@ def read_results(out: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.is_file() else pd.DataFrame()
 
 
-def done_keys(out: Path) -> set[tuple]:
-    """(table, cell, config_hash) of trials that finished (ok or diverged): a rerun skips them."""
+FINISHED = ("ok", "diverged")
+
+
+def stored_keys(out: Path) -> set[tuple]:
+    """(table, cell, config_hash) of trials that finished (ok or diverged): a run skips them."""
     df = read_results(out)
     if df.empty:
         return set()
-    done = df[df["status"].isin(["ok", "diverged"])]
+    done = df[df["status"].isin(FINISHED)]
     return set(map(tuple, done[KEY].itertuples(index=False, name=None)))
+
+
+def finished_rows(out: Path) -> dict[str, dict]:
+    """config_hash -> the latest finished row with that config, whatever its table: a trial of the
+    same config in another table reuses it instead of running again."""
+    df = read_results(out)
+    if df.empty:
+        return {}
+    done = df[df["status"].isin(FINISHED)]
+    return {row["config_hash"]: row for row in done.to_dict("records")}
 
 
 def append_results(out: Path, rows: list[dict]) -> pd.DataFrame:

@@ -193,49 +193,65 @@ def cell_data(data_file: str, cfg: ClassifierConfig, device: torch.device) -> Ce
                     images.shape, len(images.classes), split.hash, Path(data_file).stem)
 
 
-def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, ckpt) -> dict:
+def classifier_epoch(model, opt, sched, batch_iter, data: CellData, cfg: ClassifierConfig, epoch: int) -> tuple[dict, dict]:
+    """Train one epoch on ``batch_iter``, step the schedule, evaluate on validation and test.
+
+    Returns the epoch's history row and the training stats (images, steps, diverged)."""
+    stats = train_epoch(model, opt, batch_iter)
+    sched.step()
+    if stats["diverged"]:
+        val_loss = val_acc = test_loss = test_acc = math.nan
+    else:
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch_size)
+        test_loss, test_acc = evaluate(model, data.test_x, data.test_y, cfg.eval_batch_size)
+    row = {M.EPOCH: epoch, M.TRAIN_LOSS: stats[M.TRAIN_LOSS], M.TRAIN_ACC: stats[M.TRAIN_ACC],
+           M.VAL_LOSS: val_loss, M.VAL_ACC: val_acc, M.TEST_LOSS: test_loss, M.TEST_ACC: test_acc}
+    return row, {**stats, "diverged": stats["diverged"] or not math.isfinite(val_loss)}
+
+
+def add_cost(cost: dict, stats: dict, seconds: float) -> dict:
+    return {**cost, M.WALL_S: cost[M.WALL_S] + seconds, M.IMAGES_SEEN: cost[M.IMAGES_SEEN] + stats["images"],
+            M.OPT_STEPS: cost[M.OPT_STEPS] + stats["steps"]}
+
+
+NEW_COST = {M.WALL_S: 0.0, M.IMAGES_SEEN: 0, M.OPT_STEPS: 0, M.RESTARTS: 0}
+
+
+def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, ckpt, make_batches=None) -> dict:
     """Supervised training per ``cfg``: one checkpoint (and, with a TuneCheckpointer, one report) per
-    epoch through ``ckpt``; resumes from ``ckpt.restore()``. Returns the history, the cost, the final
-    metrics and the weights at the lowest validation loss (the model Pennisi carries into stage 2)."""
+    epoch through ``ckpt``; resumes from ``ckpt.restore()``.
+
+    ``make_batches(generator)`` gives an epoch's batches (default: the real subset with the config's
+    augmentation; GAN augmentation mixes in generated images). Returns the history, the cost, the
+    final metrics and the weights at the lowest validation loss (the model Pennisi carries into his
+    stage 2)."""
     generator = seed_everything(cfg.seed)
+    make_batches = make_batches or (lambda g: real_batches(data.train_x, data.train_y, cfg, g))
     model = build_classifier(cfg.model, data.shape[0], data.shape[1], data.num_classes).to(device)
     opt, sched = make_optimizer(cfg, model.parameters())
-    history, best = [], None
-    cost = {M.WALL_S: 0.0, M.IMAGES_SEEN: 0, M.OPT_STEPS: 0, M.RESTARTS: 0}
-    start_epoch = 1
+    history, best, cost, start_epoch, result = [], None, NEW_COST, 1, {}
     if state := ckpt.restore():
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         set_rng_states(state["rng"], generator)
-        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+        history, best, start_epoch, result = state["history"], state["best"], state["epoch"] + 1, state["result"]
         cost = {**state["cost"], M.RESTARTS: state["cost"][M.RESTARTS] + 1}
 
-    result = state["result"] if state else {}
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        stats = train_epoch(model, opt, real_batches(data.train_x, data.train_y, cfg, generator))
-        sched.step()
-        if stats["diverged"]:
-            val_loss = val_acc = test_loss = test_acc = math.nan
-        else:
-            val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch_size)
-            test_loss, test_acc = evaluate(model, data.test_x, data.test_y, cfg.eval_batch_size)
-        cost = {**cost, M.WALL_S: cost[M.WALL_S] + time.perf_counter() - t0,
-                M.IMAGES_SEEN: cost[M.IMAGES_SEEN] + stats["images"],
-                M.OPT_STEPS: cost[M.OPT_STEPS] + stats["steps"]}
-        history.append({M.EPOCH: epoch, M.TRAIN_LOSS: stats[M.TRAIN_LOSS], M.TRAIN_ACC: stats[M.TRAIN_ACC],
-                        M.VAL_LOSS: val_loss, M.VAL_ACC: val_acc, M.TEST_LOSS: test_loss, M.TEST_ACC: test_acc})
-        if math.isfinite(val_loss) and (best is None or val_loss < best["val_loss"]):
-            best = {"val_loss": val_loss, "epoch": epoch,
+        row, stats = classifier_epoch(model, opt, sched, make_batches(generator), data, cfg, epoch)
+        cost = add_cost(cost, stats, time.perf_counter() - t0)
+        history.append(row)
+        if not stats["diverged"] and (best is None or row[M.VAL_LOSS] < best["val_loss"]):
+            best = {"val_loss": row[M.VAL_LOSS], "epoch": epoch,
                     "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        diverged = stats["diverged"] or not math.isfinite(val_loss)
-        result = {**history[-1], **final_metrics(history), **cost, M.DEVICE: device.type,
-                  M.SPLIT_HASH: data.split_hash, M.DIVERGED: int(diverged), M.DONE_EPOCHS: epoch}
+        result = {**row, **final_metrics(history), **cost, M.DEVICE: device.type, M.SPLIT_HASH: data.split_hash,
+                  M.DIVERGED: int(stats["diverged"]), M.DONE_EPOCHS: epoch}
         ckpt.save(result, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                            "scheduler": sched.state_dict(), "rng": rng_states(generator), "history": history,
                            "best": best, "cost": cost, "epoch": epoch, "result": result})
-        if diverged:  # marked in the results; the rest of the grid goes on
+        if stats["diverged"]:  # marked in the results; the rest of the grid goes on
             break
     return {"history": history, "cost": cost, "result": result, "best": best}
 

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from harness import metrics as M
 from search_spaces import Table
@@ -28,7 +29,7 @@ def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
     their own columns so that the report can say what is missing.
     """
     columns = ["dataset", "dataset_label", "profile", "row", "col", "method", "n", "mean", "std",
-               "paper", "diff", "diverged", "failed"]
+               "paper", "diff", "diverged", "failed", "missing_metrics"]
     if results.empty or "table" not in results:
         return pd.DataFrame(columns=columns)
     mine = results[results["table"] == table.name]
@@ -46,8 +47,17 @@ def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
                         "col": cell.col, "method": cell.method, "n": len(ok), "mean": mean, "std": std,
                         "paper": theirs if theirs is not None else math.nan, "diff": diff,
                         "diverged": int((trials["status"] == "diverged").sum()),
-                        "failed": int(trials["status"].isin(["error", "incomplete"]).sum())})
+                        "failed": int(trials["status"].isin(["error", "incomplete"]).sum()),
+                        "missing_metrics": _missing(trials)})
     return pd.DataFrame(out, columns=columns)
+
+
+def _missing(trials: pd.DataFrame) -> str | None:
+    """Why a metric these trials should have measured is missing (e.g. no Inception weights)."""
+    if M.METRIC_MISSING_REASON not in trials:
+        return None
+    reasons = trials[M.METRIC_MISSING_REASON].dropna()
+    return str(reasons.iloc[0]) if len(reasons) else None
 
 
 def _ours(s: pd.Series) -> str:
@@ -76,6 +86,15 @@ def layout(table: Table, summary: pd.DataFrame) -> pd.DataFrame:
         for kind, fmt in kinds:
             index.append((row, kind))
             data.append([fmt(cells.loc[col]) if col in cells.index else "" for col in table.cols])
+    means = {(r["row"], r["col"]): r["mean"] for r in summary.to_dict("records")}
+    for gain in table.gains:
+        ours = {col: means.get((gain.of, col), math.nan) - means.get((gain.over, col), math.nan) for col in table.cols}
+        paper = {col: math.nan if gain.paper.get(col) is None else gain.paper[col] for col in table.cols}
+        values = {"ours": ours, "paper": paper, "Δ ours − paper": {c: ours[c] - paper[c] for c in table.cols}}
+        for kind, _ in kinds:
+            index.append((gain.row, kind))
+            missing = NOT_REPORTED if kind == "paper" else "—"
+            data.append([missing if math.isnan(values[kind][c]) else f"{values[kind][c]:+.2f}" for c in table.cols])
     return pd.DataFrame(data, index=pd.MultiIndex.from_tuples(index, names=["row", "value"]), columns=table.cols)
 
 
@@ -97,6 +116,9 @@ def _footnotes(table: Table, group: pd.DataFrame) -> list[str]:
         notes.append(f"{int(group['diverged'].sum())} trial(s) diverged and are not counted.")
     if int(group["failed"].sum()):
         notes.append(f"{int(group['failed'].sum())} trial(s) failed or did not finish and are not counted.")
+    reasons = group["missing_metrics"].dropna()
+    if len(reasons):
+        notes.append(f"Inception FID / IS / KID are missing: {reasons.iloc[0]}.")
     return notes
 
 
@@ -145,13 +167,32 @@ def to_latex(table: Table, summary: pd.DataFrame) -> str:
     return "\n".join(parts) if parts else "% no finished trials\n"
 
 
-def write_report(table: Table, results: pd.DataFrame, folder: Path, formats=FORMATS) -> tuple[str, list[Path]]:
-    """Write report.md/.html/.tex and cells.csv under ``folder``; return the Markdown and the paths."""
+def figures(table: Table, results: pd.DataFrame, artifacts: Path, folder: Path) -> tuple[list[Path], str]:
+    """Render a figure table's PNGs from the figure data of its first finished trial."""
+    from reports.figures import RENDERERS
+
+    if not table.figure:
+        return [], ""
+    done = results[(results["table"] == table.name) & (results["status"] == "ok")] if not results.empty else results
+    for config_hash in done.sort_values("seed")["config_hash"] if len(done) else []:
+        data = Path(artifacts) / config_hash / "distillation.pt"
+        if data.is_file():
+            return RENDERERS[table.figure](torch.load(data, weights_only=False), folder), ""
+    return [], f"No figure data under {artifacts} for this table's trials."
+
+
+def write_report(table: Table, results: pd.DataFrame, folder: Path, formats=FORMATS,
+                 artifacts: Path | None = None) -> tuple[str, list[Path]]:
+    """Write report.md/.html/.tex and cells.csv (and a figure's PNGs, from the trials' figure data
+    under ``artifacts``) into ``folder``; return the Markdown and the paths."""
     summary = summarize(table, results)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    text = to_markdown(table, summary)
-    makers = {"md": ("report.md", lambda: text), "html": ("report.html", lambda: to_html(table, summary)),
+    pngs, missing = figures(table, results, artifacts, folder) if artifacts else ([], "")
+    written = list(pngs)
+    text = to_markdown(table, summary) + "".join(f"\n![{p.stem}]({p.name})\n" for p in pngs) + missing
+    page = to_html(table, summary).replace(
+        "</body>", "".join(f"<p><img src='{p.name}' style='max-width:100%'></p>" for p in pngs) + "</body>")
+    makers = {"md": ("report.md", lambda: text), "html": ("report.html", lambda: page),
               "tex": ("report.tex", lambda: to_latex(table, summary)),
               "csv": ("cells.csv", lambda: summary.to_csv(index=False))}
     for fmt in formats:

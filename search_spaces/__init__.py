@@ -39,6 +39,16 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Gain:
+    """A derived row of a paper table: ``of`` minus ``over`` per column (our means and the paper's)."""
+
+    row: str  # the label, e.g. "Gain"
+    of: str  # the row whose value is reduced by ...
+    over: str  # ... this row's (usually "Baseline")
+    paper: Mapping[str, float | None]  # column -> the paper's printed gain
+
+
+@dataclass(frozen=True)
 class Table:
     """A paper table (or our own grid) and how to run it at each profile."""
 
@@ -51,12 +61,38 @@ class Table:
     profiles: Mapping[str, Mapping[str, Any]]  # profile -> config fields (budgets only)
     notes: str = ""  # what the report prints under the table (garbled cells, substitutions)
     seeds: int = 3  # default number of seeds
+    gains: tuple[Gain, ...] = ()  # derived rows (the papers' "Gain" lines)
+    figure: str | None = None  # a figure's renderer in reports.figures (None: a table)
 
     def __post_init__(self):
         check(set(self.profiles) == set(PROFILES), f"{self.name}: profiles must be exactly {PROFILES}")
         budget_keys = {k for p in self.profiles.values() for k in p}
         clash = budget_keys & {k for c in self.cells for k in c.settings}
         check(not clash, f"{self.name}: profiles set cell fields {sorted(clash)}")
+
+    def config(self, cell: Cell, profile: str, seed: int, dataset: str | None = None,
+               fraction: float | None = None):
+        """The complete config of ``cell`` at ``profile`` and ``seed``.
+
+        A profile is the table's budget for all its methods: each method's config takes the profile
+        fields it has (the baseline has no GAN); a profile field that no method of the table has is
+        an error, so a misspelt budget cannot be silently ignored.
+        """
+        from trainables import METHODS
+
+        Config = METHODS[cell.method].Config
+        names = {f.name for f in dataclasses.fields(Config)}
+        known = set().union(*({f.name for f in dataclasses.fields(METHODS[c.method].Config)} for c in self.cells))
+        unknown = sorted(set(self.profiles[profile]) - known)
+        check(not unknown, f"{self.name}: profile {profile} sets {unknown}, which no method of the table has")
+        fields = {k: v for k, v in self.profiles[profile].items() if k in names}
+        fields.update(cell.settings, dataset=dataset or self.dataset, seed=seed)
+        if fraction is not None:
+            fields["fraction"] = fraction
+        try:
+            return dataclasses.replace(Config(), **fields)
+        except TypeError as exc:  # a cell setting the method's config does not have
+            raise ConfigError(f"{self.name} / {cell.name}: {exc}") from None
 
     @property
     def rows(self) -> list[str]:
@@ -72,6 +108,25 @@ TABLES: Registry[Table] = Registry("table")
 
 def register_table(table: Table) -> Table:
     return TABLES.register(table.name)(table)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """An Optuna search over some config fields of one cell, on a table's data and profiles."""
+
+    name: str  # what the user types: <paper>.<name>
+    table: str  # the table whose dataset and profiles the search uses
+    cell: Cell  # the method and the fields it fixes (model, fraction)
+    params: Mapping[str, tuple[float, float]]  # config field -> (low, high), sampled uniformly
+    metric: str  # reported every epoch; the objective and ASHA's signal
+    mode: str = "max"
+
+
+SEARCH_SPACES: Registry[SearchSpace] = Registry("search space")
+
+
+def register_search(space: SearchSpace) -> SearchSpace:
+    return SEARCH_SPACES.register(space.name)(space)
 
 
 @dataclass(frozen=True)
@@ -106,16 +161,8 @@ def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset
         for cell in table.cells:
             if methods and cell.method not in methods:
                 continue
-            Config = METHODS[cell.method].Config
-            fields = {**table.profiles[profile], **cell.settings, "dataset": dataset or table.dataset}
-            if fraction is not None:
-                fields["fraction"] = fraction
             for seed in range(table.seeds if seeds is None else seeds):
-                try:
-                    config = dataclasses.replace(Config(), **fields, seed=seed)
-                except TypeError as exc:  # a field the method's config does not have
-                    raise ConfigError(f"{name} / {cell.name}: {exc}") from None
-                trials.append(Trial(name, cell, profile, config))
+                trials.append(Trial(name, cell, profile, table.config(cell, profile, seed, dataset, fraction)))
     return trials
 
 

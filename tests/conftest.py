@@ -31,6 +31,28 @@ def gansweep(*args: str, env: dict | None = None, cwd: Path = REPO, timeout: flo
 
 
 @pytest.fixture(scope="session")
+def ray_address(tmp_path_factory) -> str:
+    """One local Ray head node for the whole session, joined with `--address` (the cluster path of
+    `gansweep run`): each run then connects in ~2 s instead of starting its own Ray (~10 s)."""
+    ray = Path(sys.executable).parent / "ray"
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([str(ray), "start", "--head", f"--port={port}", "--num-cpus", str(os.cpu_count()),
+                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True,
+                   env=env, cwd=REPO)
+    yield f"127.0.0.1:{port}"
+    subprocess.run([str(ray), "stop", "--force"], capture_output=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
 def shared_out(tmp_path_factory) -> Path:
     """One --out for the table runs, so the CIFAR-10 tensor cache is decoded once per session."""
     return tmp_path_factory.mktemp("runs")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.cli import main
 from tests.conftest import gansweep
 
 
@@ -33,24 +34,43 @@ BAD = {
     "unknown dataset to prepare": (["data", "prepare", "imagenet22k"], "unknown dataset"),
     "unknown report format": (["report", "quickstart", "--format", "docx"], "--format"),
     "unknown option": (["run", "quickstart", "--epochs", "3"], "unrecognized arguments"),
+    "unknown search": (["search", "pennisi2021.everything"], "unknown search space"),
+    "search with no trials": (["search", "pennisi2021.distillation", "--trials", "0"], "at least one trial"),
+    "missing inception weights": (["run", "quickstart", "--inception-weights", "/nonexistent.pth"], "no such file"),
 }
 
 
+def _main(args, capsys) -> tuple[int, str, str]:
+    """The CLI's main() in this process (a fresh process per case would cost ~4 s of imports each;
+    test_bad_input_in_a_fresh_process covers the console entry point itself)."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     args, expected = BAD[case]
     (tmp_path / "empty").mkdir()
     _imagefolder(tmp_path / "bad", bad_file=True)
     out = tmp_path / "out"
     args = [a.format(empty=tmp_path / "empty", bad=tmp_path / "bad") for a in args]
-    if args[0] in ("run", "report"):
+    if args[0] in ("run", "report", "search"):
         args += ["--out", str(out)]
-    result = gansweep(*args)
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    code, stdout, stderr = _main(args, capsys)  # an exception here would be a traceback: the test fails
+    assert code == 2, (stdout, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], stderr
     assert not out.exists(), "bad input wrote files"
+
+
+def test_bad_input_in_a_fresh_process(tmp_path):
+    result = gansweep("run", "quickstart", "--fraction", "1.5", "--out", tmp_path / "out")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "outside (0, 1]" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and not (tmp_path / "out").exists()
 
 
 def test_good_imagefolder_is_accepted_by_the_data_check(tmp_path):

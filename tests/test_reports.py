@@ -19,12 +19,15 @@ def test_cells_show_mean_std_paper_and_difference():
              "profile": "mini", "status": status, table.metric: acc}
             for acc, status in [(70.0, "ok"), (74.0, "ok"), (72.0, "ok"), (10.0, "diverged"), (99.0, "error")]]
     rows.append({**rows[0], "cell": thirty.name, table.metric: 60.0})
+    distil = next(c for c in table.cells if c.col == "40%" and c.method == "gan_distillation")
+    rows += [{**rows[0], "cell": distil.name, table.metric: acc} for acc in (80.0, 82.0)]
     summary = summarize(table, pd.DataFrame(rows))
-    s40 = summary.set_index("col").loc["40%"]
+    base = summary[summary["row"] == "Baseline"]
+    s40 = base.set_index("col").loc["40%"]
     assert s40["n"] == 3 and s40["mean"] == 72.0 and s40["std"] == 2.0
     assert s40["paper"] == 77.12 and math.isclose(s40["diff"], 72.0 - 77.12)
     assert s40["diverged"] == 1 and s40["failed"] == 1
-    s30 = summary.set_index("col").loc["30%"]
+    s30 = base.set_index("col").loc["30%"]
     assert s30["n"] == 1 and math.isnan(s30["std"]) and math.isnan(s30["paper"]) and math.isnan(s30["diff"])
 
     grid = layout(table, summary)
@@ -33,6 +36,11 @@ def test_cells_show_mean_std_paper_and_difference():
     assert grid.loc[("Baseline", "Δ ours − paper"), "40%"] == "-5.12"
     assert grid.loc[("Baseline", "paper"), "30%"] == "n/r"
     assert grid.loc[("Baseline", "ours"), "50%"] == "—"  # no trial of that cell
+    # the derived Gain row: our means 81 - 72 = +9.00 vs the paper's +5.58, difference +3.42
+    assert grid.loc[("Gain", "ours"), "40%"] == "+9.00"
+    assert grid.loc[("Gain", "paper"), "40%"] == "+5.58"
+    assert grid.loc[("Gain", "Δ ours − paper"), "40%"] == "+3.42"
+    assert grid.loc[("Gain", "ours"), "30%"] == "—" and grid.loc[("Gain", "paper"), "30%"] == "+5.12"
     text = to_markdown(table, summary)
     assert "1 trial(s) diverged" in text and "1 trial(s) failed" in text and "substituted" not in text
     assert "40\\%" in to_latex(table, summary)

@@ -13,15 +13,20 @@ from harness import metrics as M
 from search_spaces import TABLES
 from tests.conftest import gansweep
 
-SEEDS = 2
+def _stage_folders(out):
+    """Finished stage artifacts (<kind>-<key>; work folders and locks have a dot in their names)."""
+    root = out / "cache" / "stages"
+    return {p.name for p in root.iterdir() if p.is_dir() and "." not in p.name} if root.is_dir() else set()
 
 
 @pytest.mark.parametrize("table_name", list(TABLES))
-def test_table_runs_at_smoke(table_name, data_root, shared_out):
+def test_table_runs_at_smoke(table_name, data_root, shared_out, ray_address):
     table = TABLES[table_name]
+    SEEDS = 2 if table_name == "quickstart" else 1  # a std for one table; one seed keeps the rest fast
+    stages_before = _stage_folders(shared_out)
     # a relative --out, as a user types it (trials run in other working directories)
     run = gansweep("run", table_name, "--profile", "smoke", "--seeds", SEEDS, "--data-root", data_root,
-                   "--out", shared_out.name, cwd=shared_out.parent)
+                   "--out", shared_out.name, "--address", ray_address, cwd=shared_out.parent)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     df = pd.read_parquet(shared_out / "results.parquet")
@@ -31,8 +36,8 @@ def test_table_runs_at_smoke(table_name, data_root, shared_out):
     assert sorted(rows["seed"].unique()) == list(range(SEEDS))
     for metric in (M.TEST_ACC_AT_BEST_VAL_ACC, M.TEST_ACC_AT_BEST_VAL_LOSS, M.BEST_VAL_ACC):
         assert rows[metric].between(0, 100).all(), rows[metric]
-    # chance is 10% on these ten-class datasets: a trained smoke model must beat it on average
-    assert rows[M.TEST_ACC_AT_BEST_VAL_ACC].mean() > 12
+    if table_name == "quickstart":  # LeNet learns Fashion-MNIST within the smoke budget: beat chance (10%)
+        assert rows[M.TEST_ACC_AT_BEST_VAL_ACC].mean() > 30
     assert (rows[M.WALL_S] > 0).all() and (rows[M.IMAGES_SEEN] > 0).all() and (rows[M.OPT_STEPS] > 0).all()
     assert set(rows[M.DEVICE]) == {"cpu"}
     for column in ("config_hash", "split_hash", "git_revision", "versions", "dataset_label", "fraction", "model"):
@@ -42,6 +47,11 @@ def test_table_runs_at_smoke(table_name, data_root, shared_out):
         manifest = json.loads((shared_out / "splits" / f"{split_hash}.json").read_text())
         assert manifest["hash"] == split_hash and manifest["fraction"] == fraction
     assert rows["config_hash"].nunique() == len(rows)  # one config per cell and seed
+    # Concurrent trials (2 at a time) that share a stage compute it once: every stage this run
+    # computed is one new folder in the cache.
+    ran = rows[rows["reused_from"].isna()]
+    new_stages = _stage_folders(shared_out) - stages_before
+    assert int(ran[M.STAGES_COMPUTED].sum()) == len(new_stages), (ran[M.STAGES_COMPUTED].tolist(), new_stages)
 
     report = gansweep("report", table_name, "--out", shared_out)
     assert report.returncode == 0, report.stderr
@@ -53,20 +63,26 @@ def test_table_runs_at_smoke(table_name, data_root, shared_out):
     for cell in table.cells:  # the report shows each cell's mean over seeds
         mean = rows[rows["cell"] == cell.name][table.metric].mean()
         assert f"{mean:.2f}" in report.stdout
-        paper = cells[cells["col"] == cell.col]["paper"].iloc[0]
+        paper = cells[(cells["row"] == cell.row) & (cells["col"] == cell.col)]["paper"].iloc[0]
         assert (cell.paper is None and math.isnan(paper)) or paper == pytest.approx(cell.paper)
     assert "\\toprule" in (folder / "report.tex").read_text()
+    if table.figure:  # a figure: PNGs rendered from the trial's figure data, embedded in the HTML
+        pngs = sorted(folder.glob("*.png"))
+        assert pngs and all(p.stat().st_size > 5000 for p in pngs), pngs
+        assert all(p.name in (folder / "report.html").read_text() for p in pngs)
 
     again = gansweep("run", table_name, "--profile", "smoke", "--seeds", SEEDS, "--data-root", data_root,
-                     "--out", shared_out)
+                     "--out", shared_out, "--address", ray_address)
     assert again.returncode == 0 and "already in" in again.stdout
     assert len(pd.read_parquet(shared_out / "results.parquet").query("table == @table_name")) == len(rows)
 
 
-def test_killed_trial_resumes_to_the_same_numbers(data_root, tmp_path):
+def test_killed_trial_resumes_to_the_same_numbers(data_root, tmp_path, ray_address):
     """A worker that dies after epoch 1 restarts from its checkpoint and ends where an
-    uninterrupted run with the same seed ends (CPU)."""
-    common = ("run", "quickstart", "--profile", "smoke", "--seeds", 1, "--data-root", data_root)
+    uninterrupted run with the same seed ends (CPU): the baseline, and GAN distillation (whose state
+    holds a classifier, a GAN with its EMA, three optimisers and the RNGs)."""
+    common = ("run", "quickstart", "--profile", "smoke", "--seeds", 1, "--data-root", data_root,
+              "--methods", "baseline,gan_distillation", "--address", ray_address)
     clean = gansweep(*common, "--out", tmp_path / "clean")
     crashed = gansweep(*common, "--out", tmp_path / "crashed", env={"GANSWEEP_CRASH_AFTER_EPOCH": "1"})
     assert clean.returncode == 0, clean.stderr[-3000:]
@@ -74,23 +90,28 @@ def test_killed_trial_resumes_to_the_same_numbers(data_root, tmp_path):
     a = pd.read_parquet(tmp_path / "clean" / "results.parquet").set_index("cell").sort_index()
     b = pd.read_parquet(tmp_path / "crashed" / "results.parquet").set_index("cell").sort_index()
     assert (a[M.RESTARTS] == 0).all()
-    assert (b[M.RESTARTS] == 1).all(), b[M.RESTARTS]  # each trial really died once and resumed
+    # each trial really died once and resumed; a baseline trial whose classifier stage a distillation
+    # trial computed first (in its own folder checkpoints) reports that stored run instead
+    reused = (b["method"] == "baseline") & (b[M.STAGES_REUSED] == 1)
+    assert ((b[M.RESTARTS] == 1) | reused).all(), b[[M.RESTARTS, M.STAGES_REUSED]]
+    assert (b.loc[b["method"] == "gan_distillation", M.RESTARTS] == 1).all()
     for metric in M.FINAL_METRICS + (M.IMAGES_SEEN, M.OPT_STEPS):
-        assert a[metric].tolist() == b[metric].tolist(), metric
+        assert a[metric].equals(b[metric]), (metric, a[metric].tolist(), b[metric].tolist())
 
 
-def test_diverging_trial_is_marked_and_the_grid_goes_on(data_root, tmp_path):
+def test_diverging_trial_is_marked_and_the_grid_goes_on(data_root, tmp_path, ray_address):
     """A trial whose loss becomes non-finite stops early with status 'diverged'; its neighbour finishes."""
     import dataclasses
 
     from harness import launch
     from search_spaces import plan
 
-    trials = plan(["quickstart"], "smoke", seeds=1)
+    trials = plan(["quickstart"], "smoke", seeds=1, methods=["baseline"])
     assert [t.cell.col for t in trials] == ["lenet", "lenet_half"]
     # Adam at lr 1e9 moves every weight by ~1e9 per step: the logits overflow within a few steps.
     trials[0] = dataclasses.replace(trials[0], config=dataclasses.replace(trials[0].config, lr=1e9))
-    rows = launch.run(trials, ["quickstart"], "smoke", data_root, tmp_path, launch.Resources(), verbose=0)
+    rows = launch.run(trials, ["quickstart"], "smoke", data_root, tmp_path, launch.Resources(address=ray_address),
+                      verbose=0)
     status = dict(zip(rows["model"], rows["status"]))
     assert status == {"lenet": "diverged", "lenet_half": "ok"}, rows[["model", "status", "error"]]
     diverged = rows[rows["model"] == "lenet"].iloc[0]

@@ -13,14 +13,13 @@ if such a method computed it first, this trial reports the stored run instead of
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ray import tune
 
 from harness import metrics as M
 from harness.checkpoint import TuneCheckpointer
 from harness.train import ClassifierConfig, cell_data, classifier_stage
-from harness.trial import setup
+from harness.trial import setup, stage_root
 from trainables import register_method
 
 
@@ -28,7 +27,7 @@ from trainables import register_method
 def baseline(params: dict) -> None:
     cfg, ctx, device = setup(params, ClassifierConfig)
     data = cell_data(ctx.data_file, cfg, device)
-    stage, fitted = classifier_stage(cfg, data, device, Path(ctx.out) / "cache" / "stages",
+    stage, fitted = classifier_stage(cfg, data, device, stage_root(ctx),
                                      make_checkpointer=lambda work: TuneCheckpointer(
                                          {M.STAGES_COMPUTED: 1, M.STAGES_REUSED: 0}))
     if not stage.computed:  # trained earlier by another trial: report its stored final result

@@ -1,0 +1,171 @@
+"""Optuna searches through Ray Tune: ``OptunaSearch`` proposes, an optional ASHA scheduler stops
+weak trials early, and cached stages (pre-trained classifier, GAN) are shared by all trials.
+
+Everything lives under ``<out>/search/<space>/``: Tune's experiment (``tune/``), the trials table
+(``trials.parquet``) and, by default, the exported Optuna study (``optuna.db``).
+
+NOTE: Tune's state is the single source of truth. ``OptunaSearch`` given a persistent Optuna storage
+crashed on ``Tuner.restore`` (UpdateFinishedTrialError), so the searcher keeps its study in memory
+(Tune checkpoints it with the experiment) and the study is *exported* to the storage after each
+run: deleted and rewritten from Tune's results, so it always holds exactly the trials Tune has.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from harness import metrics as M
+from harness.config import ConfigError, config_hash, to_dict
+from harness.launch import Resources, prepare_data
+from harness.trial import TrialContext
+from search_spaces import TABLES, SearchSpace, Trial
+
+TRIALS_FILE = "trials.parquet"
+
+
+def search_folder(out: Path, space: SearchSpace) -> Path:
+    return Path(out).resolve() / "search" / space.name
+
+
+def default_storage(out: Path, space: SearchSpace) -> str:
+    return f"sqlite:///{search_folder(out, space) / 'optuna.db'}"
+
+
+def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path, out: Path,
+               resources: Resources, dataset: str | None = None, scheduler: str = "asha",
+               storage: str | None = None, resume: bool = False, seed: int = 0,
+               inception_weights: str | None = None, verbose: int = 1) -> pd.DataFrame:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from trainables import run_trial
+
+    if n_trials < 1:
+        raise ConfigError(f"--trials {n_trials}: need at least one trial")
+    if scheduler not in ("asha", "none"):
+        raise ConfigError(f"--scheduler {scheduler!r}: choose asha or none")
+    out, data_root = Path(out).resolve(), Path(data_root).resolve()
+    table = TABLES[space.table]
+    base = table.config(space.cell, profile, seed, dataset)
+    for name, (low, high) in space.params.items():
+        if not hasattr(base, name) or not low < high:
+            raise ConfigError(f"{space.name}: bad search parameter {name} in [{low}, {high}]")
+    info = prepare_data([Trial(space.name, space.cell, profile, base)], data_root, out)
+    folder = search_folder(out, space)
+    experiment = folder / "tune"
+    epochs = getattr(base, "distill_epochs", base.epochs)  # the number of reports a trial makes
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    env = {k: v for k, v in os.environ.items() if k.startswith("GANSWEEP_")}
+    ray.init(address=resources.address, include_dashboard=False, log_to_driver=verbose > 1,
+             runtime_env={"env_vars": env} if env else None,
+             **({} if resources.address else {"num_cpus": os.cpu_count()}))
+    try:
+        trainable = tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial,
+                                                    "gpu": resources.gpus_per_trial})
+        if resume and tune.Tuner.can_restore(str(experiment)):
+            print(f"resuming the search in {experiment}")
+            tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            if experiment.exists():
+                raise ConfigError(f"{experiment} exists: add --resume to finish that search, or use another --out")
+            space_config = {**to_dict(base), **{k: tune.uniform(lo, hi) for k, (lo, hi) in space.params.items()}}
+            params = {"method": space.cell.method, "table": space.name, "cell": space.cell.name, "profile": profile,
+                      "config_hash": "", "config": space_config,
+                      "context": to_dict(TrialContext(data_file=info[base.dataset]["file"], out=str(out),
+                                                      threads=max(1, math.floor(resources.cpus_per_trial)),
+                                                      inception_weights=inception_weights))}
+            asha = ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1, reduction_factor=2)
+            tuner = tune.Tuner(
+                trainable, param_space={"trial": params},
+                tune_config=tune.TuneConfig(search_alg=OptunaSearch(seed=seed), metric=space.metric, mode=space.mode,
+                                            scheduler=asha if scheduler == "asha" else None, num_samples=n_trials,
+                                            max_concurrent_trials=max(1, int((os.cpu_count() or 1) // resources.cpus_per_trial))),
+                run_config=tune.RunConfig(
+                    name=experiment.name, storage_path=str(folder), verbose=verbose,
+                    failure_config=tune.FailureConfig(max_failures=resources.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=resources.keep_checkpoints)))
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
+
+    trials = trials_table(grid, space, epochs)
+    folder.mkdir(parents=True, exist_ok=True)
+    trials.to_parquet(folder / TRIALS_FILE, index=False)
+    url = storage or default_storage(out, space)
+    export_study(trials, space, url)
+    print(f"search {space.name}: {len(trials)} trials ({trials['status'].value_counts().to_dict()}); "
+          f"study {space.name!r} in {url}")
+    return trials
+
+
+def trials_table(grid, space: SearchSpace, epochs: int) -> pd.DataFrame:
+    """One row per Tune trial: its parameters, objective, status and per-epoch objective values."""
+    rows = []
+    for result in grid:
+        cfg = result.config["trial"]["config"]
+        metrics = result.metrics or {}
+        history = result.metrics_dataframe
+        curve = ({int(r["training_iteration"]): float(r[space.metric]) for _, r in history.iterrows()
+                  if space.metric in r and not pd.isna(r[space.metric])} if history is not None else {})
+        done = int(metrics.get(M.DONE_EPOCHS) or 0)
+        status = ("error" if result.error else "diverged" if metrics.get(M.DIVERGED) else
+                  "ok" if done >= epochs else "stopped")
+        rows.append({"trial_id": metrics.get("trial_id"), "status": status,
+                     **{k: cfg[k] for k in space.params}, "objective": metrics.get(space.metric),
+                     M.TEST_ACC_AT_BEST_VAL_ACC: metrics.get(M.TEST_ACC_AT_BEST_VAL_ACC),
+                     M.DONE_EPOCHS: done, "curve": curve, "config_hash": config_hash(_dataclass(cfg, space), space.cell.method),
+                     "error": str(result.error).strip().splitlines()[-1][:300] if result.error else None})
+    df = pd.DataFrame(rows)
+    df["curve"] = df["curve"].map(json.dumps)  # {epoch: objective}, as JSON text (keys differ per trial)
+    return df
+
+
+def _dataclass(cfg: dict, space: SearchSpace):
+    from harness.config import from_dict
+    from trainables import METHODS
+
+    return from_dict(METHODS[space.cell.method].Config, cfg)
+
+
+def export_study(trials: pd.DataFrame, space: SearchSpace, storage: str):
+    """Write the trials as an Optuna study (exactly these trials) that ``optuna.load_study`` and
+    optuna-dashboard read: finished trials COMPLETE with their objective, ASHA-stopped ones PRUNED,
+    failed ones FAIL; per-epoch objective values as intermediate values."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        optuna.delete_study(study_name=space.name, storage=storage)
+    except KeyError:
+        pass
+    direction = "maximize" if space.mode == "max" else "minimize"
+    study = optuna.create_study(study_name=space.name, storage=storage, direction=direction)
+    distributions = {k: FloatDistribution(lo, hi) for k, (lo, hi) in space.params.items()}
+    for row in trials.to_dict("records"):
+        state = {"ok": TrialState.COMPLETE, "stopped": TrialState.PRUNED}.get(row["status"], TrialState.FAIL)
+        complete = state == TrialState.COMPLETE and row["objective"] is not None and not pd.isna(row["objective"])
+        study.add_trial(create_trial(
+            params={k: float(row[k]) for k in space.params}, distributions=distributions,
+            value=float(row["objective"]) if complete else None,
+            state=state if complete or state != TrialState.COMPLETE else TrialState.FAIL,
+            intermediate_values={int(k): v for k, v in json.loads(row["curve"]).items()},
+            user_attrs={"tune_trial_id": row["trial_id"], "status": row["status"],
+                        M.TEST_ACC_AT_BEST_VAL_ACC: row[M.TEST_ACC_AT_BEST_VAL_ACC]}))
+    return study
+
+
+def read_trials(out: Path, space: SearchSpace) -> pd.DataFrame:
+    path = search_folder(out, space) / TRIALS_FILE
+    if not path.is_file():
+        raise ConfigError(f"no search {space.name} under {out}: run `gansweep search {space.name}` first")
+    return pd.read_parquet(path)

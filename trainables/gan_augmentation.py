@@ -1,0 +1,56 @@
+"""gan_augmentation: a conditional GAN as a data-augmentation tool (Pennisi 2021, Table 3).
+
+A GAN is pre-trained on the cell's real training subset (a cached stage shared by every cell with the
+same GAN config, subset and seed: the p_r cells of a table train one GAN). The classifier then trains
+from scratch, as the baseline does, but on batches with a fraction p_r of real images and 1 - p_r
+generated ones, each labelled with its conditioning class.
+
+Choices the paper leaves open (config fields):
+- ``sample_from_ema``: generated images come from the EMA of the generator (BigGAN's practice for
+  sampling), not from the last iterate.
+- Generated labels follow the real training labels' class frequencies; a classifier epoch has the
+  baseline's number of steps, so methods compare at equal optimiser steps (harness.train.mixed_batches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness import metrics as M
+from harness.checkpoint import TuneCheckpointer
+from harness.config import check
+from harness.gan_train import GANConfig, gan_stage
+from harness.gans import sample
+from harness.train import ClassifierConfig, cell_data, fit_classifier, mixed_batches
+from harness.trial import setup, stage_root
+from trainables import register_method
+
+
+@dataclass(frozen=True)
+class GanAugmentationConfig(ClassifierConfig):
+    """The baseline's classifier config, plus the GAN and the batch mix."""
+
+    gan: GANConfig = GANConfig()  # the GAN pre-trained on the cell's real subset
+    p_r: float = 0.5  # fraction of real images per classifier batch (Pennisi: 0.5)
+    sample_from_ema: bool = True  # generate with the generator's EMA weights
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(0 <= self.p_r <= 1, f"p_r {self.p_r} is outside [0, 1]")
+
+
+@register_method(GanAugmentationConfig)
+def gan_augmentation(params: dict) -> None:
+    cfg, ctx, device = setup(params, GanAugmentationConfig)
+    data = cell_data(ctx.data_file, cfg, device)
+
+    # ---- stage: the GAN pre-trained on the cell's real subset ----
+    gan_st, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stage_root(ctx))
+    G = gan.ema.module if cfg.sample_from_ema and gan.ema is not None else gan.gan.generator
+
+    # ---- the classifier, from scratch, on [generated, real] batches ----
+    def make_batches(rng):
+        return mixed_batches(data.train_x, data.train_y, cfg, cfg.p_r, lambda labels: sample(G, labels, rng), rng)
+
+    fit_classifier(cfg, data, device, TuneCheckpointer({M.STAGES_COMPUTED: int(gan_st.computed),
+                                                         M.STAGES_REUSED: int(not gan_st.computed)}), make_batches)
