@@ -85,6 +85,19 @@ def _trial_dirname(trial) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", _trial_name(trial))[:100] + f"_{trial.trial_id}"
 
 
+def start_ray(resources: Resources, verbose: int) -> None:
+    """A local Ray on this machine, or the cluster at ``resources.address``; our GANSWEEP_* variables
+    travel to the workers (fault injection and benchmarks use them)."""
+    import ray
+
+    # Ray's new output engine ignores CLIReporter unless this is 0 (seen with Ray 2.60).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    env = {k: v for k, v in os.environ.items() if k.startswith("GANSWEEP_")}
+    ray.init(address=resources.address, include_dashboard=False, log_to_driver=verbose > 1,
+             runtime_env={"env_vars": env} if env else None,
+             **({} if resources.address else {"num_cpus": os.cpu_count()}))
+
+
 def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Path, out: Path,
         resources: Resources, resume: bool = False, rerun: bool = False, verbose: int = 1,
         inception_weights: str | None = None):
@@ -123,12 +136,7 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
         return None
     trials = list(distinct.values())
 
-    # Ray's new output engine ignores CLIReporter unless this is 0 (seen with Ray 2.60).
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    env = {k: v for k, v in os.environ.items() if k.startswith("GANSWEEP_")}
-    ray.init(address=resources.address, include_dashboard=False, log_to_driver=verbose > 1,
-             runtime_env={"env_vars": env} if env else None,
-             **({} if resources.address else {"num_cpus": os.cpu_count()}))
+    start_ray(resources, verbose)
     try:
         threads = max(1, math.floor(resources.cpus_per_trial))
         trainable = tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial,

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from harness import metrics as M
 from harness.config import ConfigError, config_hash, to_dict
-from harness.launch import Resources, prepare_data
+from harness.launch import Resources, prepare_data, start_ray
 from harness.trial import TrialContext
 from search_spaces import TABLES, SearchSpace, Trial
 
@@ -62,11 +61,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     experiment = folder / "tune"
     epochs = getattr(base, "distill_epochs", base.epochs)  # the number of reports a trial makes
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    env = {k: v for k, v in os.environ.items() if k.startswith("GANSWEEP_")}
-    ray.init(address=resources.address, include_dashboard=False, log_to_driver=verbose > 1,
-             runtime_env={"env_vars": env} if env else None,
-             **({} if resources.address else {"num_cpus": os.cpu_count()}))
+    start_ray(resources, verbose)
     try:
         trainable = tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial,
                                                     "gpu": resources.gpus_per_trial})
@@ -86,8 +81,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
             tuner = tune.Tuner(
                 trainable, param_space={"trial": params},
                 tune_config=tune.TuneConfig(search_alg=OptunaSearch(seed=seed), metric=space.metric, mode=space.mode,
-                                            scheduler=asha if scheduler == "asha" else None, num_samples=n_trials,
-                                            max_concurrent_trials=max(1, int((os.cpu_count() or 1) // resources.cpus_per_trial))),
+                                            scheduler=asha if scheduler == "asha" else None, num_samples=n_trials),
                 run_config=tune.RunConfig(
                     name=experiment.name, storage_path=str(folder), verbose=verbose,
                     failure_config=tune.FailureConfig(max_failures=resources.max_failures),

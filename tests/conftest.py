@@ -36,12 +36,15 @@ def ray_address(tmp_path_factory) -> str:
     `gansweep run`): each run then connects in ~2 s instead of starting its own Ray (~10 s)."""
     ray = Path(sys.executable).parent / "ray"
     port = _free_port()
+    # NOTE: Ray 2.60's `ray start` enables token authentication while a client's ray.init defaults to
+    # none (seen: InvalidAuthToken); on loopback, for tests, both sides run without it.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run([str(ray), "start", "--head", f"--port={port}", "--num-cpus", str(os.cpu_count()),
-                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True,
-                   env=env, cwd=REPO)
+    subprocess.run([str(ray), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                    "--num-cpus", str(os.cpu_count()), "--include-dashboard=false", "--disable-usage-stats"],
+                   check=True, capture_output=True, env=env, cwd=REPO)
     yield f"127.0.0.1:{port}"
-    subprocess.run([str(ray), "stop", "--force"], capture_output=True)
+    subprocess.run([str(ray), "stop", "--force"], capture_output=True, env=env)
 
 
 def _free_port() -> int:

@@ -28,6 +28,8 @@ BAD = {
     "fraction zero": (["run", "quickstart", "--fraction", "0"], "outside (0, 1]"),
     "fraction above one": (["run", "quickstart", "--fraction", "1.5"], "outside (0, 1]"),
     "negative seeds": (["run", "quickstart", "--seeds", "-1"], "at least one seed"),
+    "dataset not prepared": (["run", "quickstart", "--dataset", "mnist", "--data-root", "{empty}"],
+                             "dataset mnist not found in"),
     "unreadable data root": (["run", "quickstart", "--data-root", "/nonexistent/gansweep-data"], "not a folder"),
     "no class folders": (["run", "quickstart", "--dataset", "imagefolder:{empty}"], "no class folders"),
     "file that is not an image": (["run", "quickstart", "--dataset", "imagefolder:{bad}"], "not an image"),
