@@ -32,7 +32,7 @@ run: data
 	$(BIN)/gansweep report quickstart --out $(OUT)
 
 test: data-test
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
