@@ -1,0 +1,31 @@
+"""The shared classifier loop with SGD, momentum, weight decay and a multistep schedule (the baseline's
+other optimiser), checkpointed to a folder and resumed, on real Fashion-MNIST (no Ray)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from harness.checkpoint import FolderCheckpointer
+from harness.data import tensor_cache
+from harness.train import ClassifierConfig, cell_data, fit_classifier
+
+
+def test_sgd_with_milestones_trains_and_resumes(data_root, shared_out, tmp_path):
+    torch.set_num_threads(1)
+    cfg = ClassifierConfig(dataset="fashion_mnist", fraction=0.05, model="lenet", optimizer="sgd", lr=0.05,
+                           momentum=0.9, weight_decay=5e-4, milestones=(2,), gamma=0.1, batch_size=64, epochs=3,
+                           crop_padding=2, max_eval_images=1000)
+    data = cell_data(str(tensor_cache("fashion_mnist", data_root, shared_out / "cache" / "data")), cfg,
+                     torch.device("cpu"))
+    full = fit_classifier(cfg, data, torch.device("cpu"), FolderCheckpointer(tmp_path / "a"))
+    assert [h["epoch"] for h in full["history"]] == [1, 2, 3]
+    assert full["result"]["test_acc_at_best_val_acc"] > 50  # LeNet on 3,000 Fashion-MNIST images
+    assert full["best"]["epoch"] == full["result"]["best_val_loss_epoch"]
+
+    # stop after 2 epochs, then resume from the folder checkpoint: the same numbers as uninterrupted
+    two = fit_classifier(dataclasses.replace(cfg, epochs=2), data, torch.device("cpu"), FolderCheckpointer(tmp_path / "b"))
+    assert two["history"] == full["history"][:2]
+    resumed = fit_classifier(cfg, data, torch.device("cpu"), FolderCheckpointer(tmp_path / "b"))
+    assert resumed["history"] == full["history"] and resumed["cost"]["restarts"] == 1
