@@ -59,3 +59,15 @@ def _free_port() -> int:
 def shared_out(tmp_path_factory) -> Path:
     """One --out for the table runs, so the CIFAR-10 tensor cache is decoded once per session."""
     return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's in-process tests (the machine's 2 cores are shared), restored
+    afterwards for the other test files."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -28,13 +28,7 @@ from harness.models import build_classifier
 N = 200  # images per set
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The test machine's cores are shared; one thread keeps these tests small and their timing stable."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread, restored after
 
 
 def images(n: int, channels: int, size: int, low: int = 0, seed: int = 0) -> torch.Tensor:

@@ -25,13 +25,7 @@ BATCH = 4
 MAX_BATCHES = 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread here (the test machine has 2 shared cores), restored for the other test files."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread, restored after
 
 
 def _params(module: torch.nn.Module) -> list[torch.Tensor]:
