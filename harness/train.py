@@ -49,10 +49,10 @@ class ClassifierConfig:
     crop_padding: int = 4  # px of reflect padding before a random crop back to size (0: no crop)
     flip: bool = True  # random horizontal flip
     eval_batch_size: int = 1024  # images per forward pass when evaluating (no effect on results)
-    # Budget caps for the smoke profile (0: no cap). They shorten an epoch and the evaluation sets
-    # so that a test trial takes seconds; the mini and paper profiles leave them at 0.
+    # Budget caps (0: no cap). They shorten an epoch and the evaluation sets: smoke uses them so that
+    # a test trial takes seconds, Pennisi's mini so that a table fits a 2-core CPU; paper leaves them 0.
     max_batches_per_epoch: int = 0  # optimiser steps per epoch at most
-    max_eval_images: int = 0  # first N validation and N test images at most
+    max_eval_images: int = 0  # N validation and N test images at most (a fixed random subset)
 
     def __post_init__(self):
         try:

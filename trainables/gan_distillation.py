@@ -75,6 +75,9 @@ class GanDistillationConfig(ClassifierConfig):
     noise_std: float = 0.05  # std of the noise on the one image per class (one_per_class), [-1, 1] units
     fid_every: int = 1  # epochs between FID measurements (0: only after the last epoch)
     fid_images: int = 1000  # generated (and real) images per FID measurement
+    # Training images labelled hard or easy after stage 1 (0: the whole subset). Only the smoke
+    # profiles cap it (a fixed random subset is labelled; the rest is neither hard nor easy).
+    split_images: int = 0
     collapse_ratio: float = 0.2  # mode collapse when generated/real intra-class diversity falls below it
 
     def __post_init__(self):
@@ -85,6 +88,7 @@ class GanDistillationConfig(ClassifierConfig):
         check(self.distill_epochs >= 1, f"distill_epochs {self.distill_epochs} must be at least 1")
         check(self.fake_source in FAKE_SOURCES, f"fake_source {self.fake_source!r} is not one of {FAKE_SOURCES}")
         check(self.noise_std >= 0 and self.fid_every >= 0 and self.fid_images >= 2, "bad noise/FID settings")
+        check(self.split_images >= 0, f"split_images {self.split_images} is negative")
         check(0 < self.collapse_ratio < 1, f"collapse_ratio {self.collapse_ratio} is outside (0, 1)")
 
     def stage1(self) -> ClassifierConfig:
@@ -186,10 +190,8 @@ def gan_distillation(params: dict) -> None:
     pretrained.eval().requires_grad_(False)
 
     def split_hard(artifact: Path, work: Path) -> None:
-        # NOTE: the smoke profile's max_eval_images also caps this pass (a fixed random subset is
-        # labelled, the rest is neither hard nor easy); mini and paper label the whole subset.
         n = len(data.train_y)
-        idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:cfg.max_eval_images or n]
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:cfg.split_images or n]
         idx = idx.sort().values.to(device)
         with torch.no_grad():
             probs = torch.cat([F.softmax(pretrained(to_float(data.train_x[idx[i:i + cfg.eval_batch_size]])), 1)
@@ -200,7 +202,7 @@ def gan_distillation(params: dict) -> None:
         easy[idx] = ~hard[idx]
         atomic_write(artifact / "hard_easy.pt", lambda f: torch.save({"hard": hard.cpu(), "easy": easy.cpu()}, f))
 
-    st_split = stage(stages_root, "hard_easy", {"p_h": cfg.p_h, "max_eval_images": cfg.max_eval_images},
+    st_split = stage(stages_root, "hard_easy", {"p_h": cfg.p_h, "split_images": cfg.split_images},
                      (st1.key, data.split_hash), split_hard)
     labels = torch.load(st_split.path("hard_easy.pt"))
     hard, easy = labels["hard"].to(device), labels["easy"].to(device)
