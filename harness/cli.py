@@ -245,11 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "report": cmd_report,
                "data": cmd_data, "search": cmd_search}[args.command]
+    from harness.launch import Interrupted
+
     try:
         return command(args)
     except USER_ERRORS as exc:
         print(f"gansweep: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"gansweep: {exc}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

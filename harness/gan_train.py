@@ -57,6 +57,7 @@ class GANConfig:
     # NOTE: the release uses decay 0.9999 starting at iteration 1000; at Pennisi's 20% of CIFAR-10 (10,000
     # images, 157 G steps per epoch) 0.999 averages over ~6 epochs, which suits shorter profiles too.
     ema_decay: float = 0.999  # EMA decay of G's weights per G step; 0 disables the EMA
+    ema_start: int = 1000  # G steps during which the EMA is a plain copy (the release's ema_start)
     max_batches_per_epoch: int = 0  # D steps per epoch at most (smoke budgets); 0: the full epoch
 
     def __post_init__(self):
@@ -72,6 +73,7 @@ class GANConfig:
         except ValueError as exc:
             check(False, str(exc))
         check(0 <= self.ema_decay < 1, f"ema_decay {self.ema_decay} is outside [0, 1)")
+        check(self.ema_start >= 0, f"ema_start {self.ema_start} is negative")
         check(self.max_batches_per_epoch >= 0,
               f"max_batches_per_epoch {self.max_batches_per_epoch} is negative")
 
@@ -127,7 +129,7 @@ class GANState:
         gan = build_gan(cfg.arch, in_channels, image_size, num_classes)
         gan.generator.to(device)
         gan.discriminator.to(device)
-        ema = EMA(gan.generator, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        ema = EMA(gan.generator, cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
         betas = (cfg.beta1, cfg.beta2)
         opt_g = torch.optim.Adam(gan.generator.parameters(), lr=cfg.lr_g, betas=betas)
         opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=cfg.lr_d, betas=betas)

@@ -172,9 +172,15 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
     finally:
         ray.shutdown()
 
-    rows = []
+    rows, unfinished = [], 0
     stamp = provenance()
     for result in grid:
+        # NOTE: after Ctrl-C the grid also holds trials that never started (config None) and trials
+        # cut mid-run, which carry their last epoch's metrics as if final; only a trial Tune marked
+        # done (or errored) is a result. Seen: an interrupted reproduce crashed here on config None.
+        if result.config is None or not (result.error or (result.metrics or {}).get("done")):
+            unfinished += 1
+            continue
         t = result.config["trial"]
         ds = info.get(t["config"]["dataset"], {})
         rows.append(result_row(t, result.metrics or {}, result.error, result.path, experiment,
@@ -184,11 +190,19 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
     by_hash = {**stored, **{r["config_hash"]: r for r in rows if r["status"] != "error"}}
     rows += [_reuse(by_hash[t.config_hash], t) for t in wanted
              if (t.table, t.cell.name, t.config_hash) not in ran and t.config_hash in by_hash]
-    new = append_results(out, rows)
-    computed = int(new[M.STAGES_COMPUTED].fillna(0).sum())
-    reused = int(new[M.STAGES_REUSED].fillna(0).sum())
-    print(f"stages: {computed} computed, {reused} reused (stage cache: {out / 'cache' / 'stages'})")
+    new = append_results(out, rows) if rows else None
+    if new is not None:
+        computed = int(new[M.STAGES_COMPUTED].fillna(0).sum())
+        reused = int(new[M.STAGES_REUSED].fillna(0).sum())
+        print(f"stages: {computed} computed, {reused} reused (stage cache: {out / 'cache' / 'stages'})")
+    if unfinished:
+        raise Interrupted(f"interrupted: {len(rows)} finished trials saved to {out / 'results.parquet'}, "
+                          f"{unfinished} unfinished; run the same command with --resume to finish them")
     return new
+
+
+class Interrupted(Exception):
+    """The run stopped (Ctrl-C) before every trial finished; Tune saved its state for --resume."""
 
 
 def _reuse(row: dict, t: Trial) -> dict:

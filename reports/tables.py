@@ -26,13 +26,16 @@ def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, profile, cell): n, mean, std of the table's metric, paper, diff.
 
     Only trials with status ``ok`` count; diverged, incomplete and failed trials are counted in
-    their own columns so that the report can say what is missing.
+    their own columns so that the report can say what is missing. A cell and seed run again with a
+    changed config (a new budget, a fixed bug) counts once, by its latest run: results.parquet keeps
+    the earlier rows (appended in order), but a mean must not pool two configs.
     """
     columns = ["dataset", "dataset_label", "profile", "row", "col", "method", "n", "mean", "std",
                "paper", "diff", "diverged", "failed", "missing_metrics"]
     if results.empty or "table" not in results:
         return pd.DataFrame(columns=columns)
-    mine = results[results["table"] == table.name]
+    mine = results[results["table"] == table.name].drop_duplicates(["dataset", "profile", "cell", "seed"],
+                                                                   keep="last")
     paper = {c.name: c.paper for c in table.cells}
     out = []
     for (dataset, label, profile), group in mine.groupby(["dataset", "dataset_label", "profile"], sort=True):

@@ -244,3 +244,23 @@ def test_ema_decay_zero_copies_and_decay_one_freezes(name):
     restored = EMA(build_gan(name, 1, 28, NUM_CLASSES).generator, 0.5)
     restored.load_state_dict(follow.state_dict())
     assert _same(_params(restored.module), _params(g))
+
+
+def test_ema_is_a_copy_for_its_first_start_steps():
+    torch.manual_seed(0)
+    g = build_gan("dcgan_small", 1, 28, NUM_CLASSES).generator
+    ema = EMA(g, 0.999, start=2)
+    for step in range(3):
+        with torch.no_grad():
+            for p in g.parameters():
+                p.add_(torch.randn_like(p))
+        before = _params(ema.module)
+        ema.update(g)
+        if step < 2:  # a plain copy
+            assert _same(_params(ema.module), _params(g))
+        else:  # 0.999 * before + 0.001 * now
+            expected = [b.lerp(p, 1.0 - 0.999) for b, p in zip(before, _params(g))]
+            assert _same(_params(ema.module), expected) and not _same(_params(ema.module), _params(g))
+    again = EMA(build_gan("dcgan_small", 1, 28, NUM_CLASSES).generator, 0.999, start=2)
+    again.load_state_dict(ema.state_dict())
+    assert again.steps == 3 and _same(_params(again.module), _params(ema.module))

@@ -16,11 +16,13 @@ def test_cells_show_mean_std_paper_and_difference():
     forty = next(c for c in table.cells if c.col == "40%")
     thirty = next(c for c in table.cells if c.col == "30%")
     rows = [{"table": table.name, "cell": forty.name, "dataset": "cifar10", "dataset_label": "cifar10 (jpeg q75)",
-             "profile": "mini", "status": status, table.metric: acc}
-            for acc, status in [(70.0, "ok"), (74.0, "ok"), (72.0, "ok"), (10.0, "diverged"), (99.0, "error")]]
+             "profile": "mini", "seed": seed, "status": status, table.metric: acc}
+            for seed, (acc, status) in enumerate([(70.0, "ok"), (74.0, "ok"), (72.0, "ok"), (10.0, "diverged"),
+                                                  (99.0, "error")])]
+    rows.insert(0, {**rows[0], table.metric: 50.0})  # seed 0 of an earlier config: superseded by the later row
     rows.append({**rows[0], "cell": thirty.name, table.metric: 60.0})
     distil = next(c for c in table.cells if c.col == "40%" and c.method == "gan_distillation")
-    rows += [{**rows[0], "cell": distil.name, table.metric: acc} for acc in (80.0, 82.0)]
+    rows += [{**rows[0], "cell": distil.name, "seed": seed, table.metric: acc} for seed, acc in enumerate((80.0, 82.0))]
     summary = summarize(table, pd.DataFrame(rows))
     base = summary[summary["row"] == "Baseline"]
     s40 = base.set_index("col").loc["40%"]
@@ -49,5 +51,5 @@ def test_cells_show_mean_std_paper_and_difference():
 def test_substituted_dataset_is_labelled():
     table = TABLES["pennisi2021.table2"]
     row = {"table": table.name, "cell": table.cells[0].name, "dataset": "fashion_mnist",
-           "dataset_label": "fashion_mnist", "profile": "smoke", "status": "ok", table.metric: 80.0}
+           "dataset_label": "fashion_mnist", "profile": "smoke", "seed": 0, "status": "ok", table.metric: 80.0}
     assert "substituted for the paper's cifar10" in to_markdown(table, summarize(table, pd.DataFrame([row])))

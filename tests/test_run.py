@@ -1,17 +1,23 @@
 """End to end through real Ray on real data: every registered table at the smoke profile, the
-results table and the reports; and a trial killed mid-run that resumes to the same numbers."""
+results table and the reports; a trial killed mid-run that resumes to the same numbers; and a run
+stopped with Ctrl-C that keeps its finished trials and finishes the rest with --resume."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
 
 from harness import metrics as M
 from search_spaces import TABLES
-from tests.conftest import gansweep
+from tests.conftest import REPO, gansweep
 
 def _stage_folders(out):
     """Finished stage artifacts (<kind>-<key>; work folders and locks have a dot in their names)."""
@@ -116,3 +122,32 @@ def test_diverging_trial_is_marked_and_the_grid_goes_on(data_root, tmp_path, ray
     assert status == {"lenet": "diverged", "lenet_half": "ok"}, rows[["model", "status", "error"]]
     diverged = rows[rows["model"] == "lenet"].iloc[0]
     assert diverged[M.DIVERGED] == 1 and diverged[M.DONE_EPOCHS] == 1
+
+
+def test_interrupted_run_keeps_finished_trials_and_resumes(data_root, tmp_path, ray_address):
+    """Ctrl-C mid-grid: exit 130 with one line naming --resume; results.parquet holds only trials that
+    finished (none cut mid-run posing as final); --resume runs the rest, each trial filed once."""
+    out = tmp_path / "out"
+    args = ["run", "quickstart", "--profile", "smoke", "--seeds", "4", "--methods", "baseline",
+            "--data-root", str(data_root), "--out", str(out), "--address", ray_address]
+    driver = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=REPO, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline, reported = time.time() + 300, []
+    while time.time() < deadline and driver.poll() is None and not reported:  # Ctrl-C once a trial reported
+        reported = [p for p in (out / "tune").glob("*/*/result.json") if p.stat().st_size > 0]
+        time.sleep(0.2)
+    assert reported and driver.poll() is None, "the run ended before any trial reported"
+    os.killpg(driver.pid, signal.SIGINT)
+    _, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith("gansweep: interrupted:") and "--resume" in stderr
+    before = pd.read_parquet(out / "results.parquet") if (out / "results.parquet").exists() else pd.DataFrame()
+    assert len(before) < 8 and (before.get("status", pd.Series(dtype=str)) == "ok").all()
+    assert (before.get(M.DONE_EPOCHS, pd.Series(dtype=float)) == 2).all()  # smoke: 2 epochs, all of them
+
+    resumed = gansweep(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = pd.read_parquet(out / "results.parquet")
+    assert len(after) == 8 and (after["status"] == "ok").all() and (after[M.DONE_EPOCHS] == 2).all()
+    assert not after.duplicated(["cell", "seed"]).any()

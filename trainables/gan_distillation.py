@@ -18,6 +18,9 @@ Choices the paper leaves open (each a config field or stated here):
   (``classes_without_triplet``). Pennisi's 20% CIFAR-10 split has both in every class.
 - The classifier acts as F in eval mode during the GAN epoch (BatchNorm running statistics are not
   fed generated images) and receives no gradient there; only G's weights move.
+- The reported model is chosen among the stage-3 epochs only: the stage-1 model (the baseline) is
+  not a candidate, so a stage 3 that hurts shows as a loss instead of being hidden behind the
+  baseline's number. Seen at mini (CIFAR-10, AlexNet 20%, 3 seeds): baseline 47.9, distillation 38.5.
 - Stage 3 starts a fresh Adam (lr of the classifier config) on the stage-1 weights; the classifier
   samples the generator being distilled (``sample_from_ema`` False), not its lagging EMA.
 - FID per epoch is measured in the feature space of the stage-1 classifier, fixed for the whole run,
