@@ -41,6 +41,9 @@ SMOKE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 1, "max_ba
 PROFILES = {"smoke": SMOKE, "mini": MINI, "paper": PAPER}
 # Tables 1 and 2 have the most cells (Table 1's ResNet-50 and DenseNet-121 are 8x slower than AlexNet;
 # Table 2 pre-trains one GAN per fraction): a smaller smoke budget; mini and paper as the other tables.
+# NOTE: Table 1 at mini does not fit a 2-core CPU: a ResNet-50 epoch took over 5 minutes there and a
+# distillation trial ~2 h (each GAN step sends 192 images through the backbone for the triplet loss).
+# Run it on a GPU; its AlexNet cells are Table 3's.
 PROFILES_BIG = {"smoke": {**SMOKE, "batch_size": 16, "max_batches_per_epoch": 2, "max_eval_images": 64,
                           "split_images": 64,
                           "gan": GANConfig(arch="dcgan_small", batch_size=16, beta1=0.5, epochs=1,
