@@ -7,6 +7,9 @@ starts, with one line on stderr and exit code 2; nothing is written.
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -28,7 +31,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per cell (default: the table's, 3)")
     p.add_argument("--fraction", type=float, help="train fraction for every cell, in (0, 1]")
     p.add_argument("--methods", help="only the cells of these methods (comma-separated)")
-    p.add_argument("--rerun", action="store_true", help="run trials again even if results.parquet has them")
+    p.add_argument("--rerun", nargs="?", const="trials", choices=("trials", "stages"), default=None,
+                   help="run finished trials again (--rerun), and also recompute their cached stages "
+                        "(--rerun stages)")
+    p.add_argument("--reuse-stale-stages", action="store_true",
+                   help="reuse cached stages computed by other code (the report says so) instead of recomputing")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels on CUDA (slower); CPU runs are deterministic already")
     _add_common_options(p)
 
 
@@ -47,6 +56,8 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept per trial")
     p.add_argument("--inception-weights", default=None,
                    help="torch-fidelity's Inception weights (pt_inception-2015-12-05) for FID/IS/KID")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="leave out image files that do not decode, with a warning (default: stop, naming the file)")
     p.add_argument("--resume", action="store_true", help="finish the last interrupted run (or search)")
     p.add_argument("-v", "--verbose", action="count", default=1, help="more Ray output (-vv: trial logs)")
 
@@ -115,7 +126,11 @@ def cmd_list(args) -> int:
         print(f"  {name:22s} {(fn.__module__ and sys.modules[fn.__module__].__doc__ or '').splitlines()[0]}")
     print(f"datasets (under {root}):")
     for name in dataset_names():
-        where = None if name.startswith("imagefolder:") else available(name, root)
+        try:
+            where = None if name.startswith("imagefolder:") else available(name, root)
+        except DataError as exc:  # there, but malformed (a truncated file)
+            print(f"  {name:22s} malformed: {exc}")
+            continue
         state = f"ready: {where}" if where else ("give a path" if name.startswith("imagefolder:")
                                                  else f"not found (gansweep data prepare {name})")
         print(f"  {name:22s} {state}")
@@ -127,29 +142,182 @@ def cmd_list(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# Pre-flight: the user's input is checked here, in the driver, before anything is written under
+# --out and before Ray starts; each failure is one sentence naming the value and what is allowed.
+# ---------------------------------------------------------------------------------------------
+
+# The columns of results.parquet that skipping finished trials and the reports read.
+RESULT_COLUMNS = ("table", "cell", "dataset", "profile", "seed", "status", "config_hash", "identity")
+# A live Ray head answers a TCP connect in milliseconds, even across a data centre; without this
+# check, ray.init retries an unreachable address for about a minute and then prints a traceback.
+ADDRESS_TIMEOUT_S = 3.0
+
+
+def _check_values(args) -> None:
+    if getattr(args, "fraction", None) is not None and not 0 < args.fraction <= 1:  # also NaN
+        raise ConfigError(f"--fraction {args.fraction} is outside (0, 1]: it is the share of the train set")
+    if not (args.cpus_per_trial > 0 and math.isfinite(args.cpus_per_trial)):
+        raise ConfigError(f"--cpus-per-trial {args.cpus_per_trial}: must be a number above 0 (fractions allowed)")
+    if not (args.gpus_per_trial >= 0 and math.isfinite(args.gpus_per_trial)):
+        raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: must be 0 or more (fractions share a GPU)")
+    if args.max_failures < 0:  # NOTE: Ray reads -1 as "retry forever"; a broken trial would never end
+        raise ConfigError(f"--max-failures {args.max_failures}: must be 0 or more")
+    if args.keep_checkpoints < 1:  # a trial restarts from its last checkpoint, so one must be kept
+        raise ConfigError(f"--keep-checkpoints {args.keep_checkpoints}: must be at least 1")
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` is a folder, or can be made one: neither it nor a parent of it is a file."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if p.is_dir():
+                return
+            if p == out:
+                raise ConfigError(f"--out {out} is a file, not a folder; give a folder (it is created if missing)")
+            raise ConfigError(f"--out {out}: {p} is a file, so no folder can be made there")
+
+
+def _check_results_file(out: Path) -> None:
+    """An existing results.parquet must be ours: a file of another schema would fail mid-run (after the
+    trials ran) when the new rows are appended to it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from harness.results import results_path
+
+    path = results_path(out)
+    if not path.is_file():
+        return
+    try:
+        columns = set(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path} is not a Parquet file ({reason}); move it away or choose another --out") from None
+    missing = [c for c in RESULT_COLUMNS if c not in columns]
+    if missing:
+        raise DataError(f"{path} is not a gansweep results file: it lacks the columns {', '.join(missing)}; "
+                        "move it away or choose another --out")
+
+
+def _check_address(address: str | None) -> None:
+    """The Ray head must answer on its TCP port. ``RAY_ADDRESS`` wins over ``--address`` in ray.init,
+    so it is the one checked when set."""
+    env = os.environ.get("RAY_ADDRESS")
+    flag, target = ("RAY_ADDRESS", env) if env else ("--address", address)
+    if target is None:
+        return  # a new local Ray
+    if target == "auto":
+        target = _auto_address()
+        if target is None:
+            return
+    host, sep, port = target.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"{flag} {target}: expected auto or HOST:PORT (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT_S).close()
+    except OSError as exc:  # refused, timed out, unknown host, no route
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConfigError(f"{flag} {target}: no Ray head answers at {host}:{port} ({reason}); start one with "
+                          f"`ray start --head --port {port}` there, or give the right HOST:PORT") from None
+
+
+def _auto_address() -> str | None:
+    """The cluster ``--address auto`` would join, or None when Ray's lookup cannot be asked."""
+    try:  # NOTE: a private Ray API (2.60); when it moves, ray.init reports a missing cluster itself
+        from ray._private.services import get_ray_address_from_environment
+    except ImportError:
+        return None
+    try:
+        return get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise ConfigError("--address auto: no running Ray cluster found on this machine; start one with "
+                          "`ray start --head`, or give HOST:PORT") from None
+    except (TypeError, AttributeError):
+        return None
+
+
+def _check_storage(url: str | None) -> None:
+    """An Optuna storage URL is a SQLAlchemy URL with an installed driver (and, for SQLite, an existing
+    folder): the study is exported after the search, too late to find a typo. Creates nothing."""
+    if url is None:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"--storage {url!r} is not a database URL; expected e.g. sqlite:///path/optuna.db "
+                          "or postgresql://user@host/db") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ConfigError(f"--storage {shown}: SQLAlchemy knows no database {parsed.drivername!r}; "
+                          "use sqlite, postgresql, mysql, ...") from None
+    except ImportError as exc:
+        raise ConfigError(f"--storage {shown}: its driver is not installed ({exc.name or exc})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().parent
+        if not folder.is_dir():
+            raise ConfigError(f"--storage {shown}: the folder {folder} does not exist")
+
+
+def _prepare_datasets(names, root: Path, out: Path, skip_bad_images: bool) -> None:
+    """Decode every dataset into the tensor cache now: a missing or malformed one stops with one line
+    before Ray starts, and nothing is written until it decoded. Launch then finds the file (its
+    ``tensor_cache`` call takes what was decoded here, with or without --skip-bad-images)."""
+    from harness.data import tensor_cache
+
+    for name in dict.fromkeys(names):
+        tensor_cache(name, root, Path(out).resolve() / "cache" / "data", skip_bad_images)
+
+
 def _run_tables(args, table_names: list[str]) -> int:
     from harness import launch
     from harness.data import check_root, default_root
     from search_spaces import plan
 
+    _check_values(args)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     trials = plan(table_names, args.profile, args.seeds, args.dataset, args.fraction, methods)
     if not trials:
         raise ConfigError("no cells to run (check --methods)")
+    _check_out(args.out)
+    _check_results_file(args.out)
     resources = launch.Resources(args.cpus_per_trial, args.gpus_per_trial, args.address, args.max_failures,
                                  args.keep_checkpoints)
     if args.gpus_per_trial > 0 and args.address is None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: this machine has no CUDA GPU")
+            # NOTE: a local Ray counts the GPUs the NVIDIA driver shows (pynvml), not torch's. With none,
+            # no trial asking for a GPU could ever start (Tune would wait for one forever): refuse. With
+            # some (say, a CPU-only torch build), trials run on the CPU; pick_device warns in each.
+            try:
+                from ray._private.accelerators import NvidiaGPUAcceleratorManager
+
+                ray_gpus = NvidiaGPUAcceleratorManager.get_current_node_num_accelerators()
+            except Exception:  # a private Ray API: when it moves, warn rather than refuse
+                ray_gpus = None
+            if ray_gpus == 0:
+                raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial}: Ray finds no GPU on this machine, so "
+                                  "no trial could start; use --address for a cluster that has GPUs")
+            print(f"gansweep: warning: --gpus-per-trial {args.gpus_per_trial}: torch sees no CUDA device here; "
+                  "trials given a GPU slot run on the CPU", file=sys.stderr)
     root = args.data_root or default_root()
     if not all(t.config.dataset.startswith("imagefolder:") for t in trials):
         check_root(root)
     _check_inception(args)
+    _check_address(args.address)
+    _prepare_datasets([t.config.dataset for t in trials], root, args.out, args.skip_bad_images)
     print(f"{len(trials)} trials: {', '.join(table_names)} at profile {args.profile}; results in {args.out}")
-    new = launch.run(trials, table_names, args.profile, root, args.out, resources, args.resume, args.rerun,
-                     args.verbose, args.inception_weights)
+    policy = launch.StagePolicy(recompute=args.rerun == "stages", reuse_stale=args.reuse_stale_stages,
+                                deterministic=args.deterministic)
+    new = launch.run(trials, table_names, args.profile, root, args.out, resources, args.resume, bool(args.rerun),
+                     args.verbose, args.inception_weights, policy)
     if new is not None:
         counts = new["status"].value_counts().to_dict()
         print(f"done: {len(new)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
@@ -166,17 +334,33 @@ def _check_inception(args) -> None:
 def cmd_search(args) -> int:
     from harness import launch
     from harness.data import check_root, default_root
-    from harness.search import run_search
-    from search_spaces import PROFILES, SEARCH_SPACES
+    from harness.search import run_search, search_folder
+    from search_spaces import PROFILES, SEARCH_SPACES, TABLES
 
     space = SEARCH_SPACES[args.space]
     if args.profile not in PROFILES:
         raise UnknownName(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
+    if args.trials < 1:
+        raise ConfigError(f"--trials {args.trials}: need at least one trial")
+    if args.scheduler not in ("asha", "none"):
+        raise ConfigError(f"--scheduler {args.scheduler!r}: choose asha or none")
+    if args.seed < 0:  # numpy's and Optuna's generators take no negative seed
+        raise ConfigError(f"--seed {args.seed}: must be 0 or more")
+    _check_values(args)
+    dataset = TABLES[space.table].config(space.cell, args.profile, args.seed, args.dataset).dataset
+    _check_out(args.out)
+    if not args.resume and (search_folder(args.out, space) / "tune").exists():
+        raise ConfigError(f"{search_folder(args.out, space) / 'tune'} exists: add --resume to finish that "
+                          "search, or use another --out")
+    _check_storage(args.storage)
     root = args.data_root or default_root()
-    check_root(root)
+    if not dataset.startswith("imagefolder:"):
+        check_root(root)
     _check_inception(args)
+    _check_address(args.address)
     resources = launch.Resources(args.cpus_per_trial, args.gpus_per_trial, args.address, args.max_failures,
                                  args.keep_checkpoints)
+    _prepare_datasets([dataset], root, args.out, args.skip_bad_images)
     run_search(space, args.profile, args.trials, root, args.out, resources, args.dataset, args.scheduler,
                args.storage, args.resume, args.seed, args.inception_weights, args.verbose)
     return 0
@@ -202,6 +386,7 @@ def cmd_report(args) -> int:
     from reports import FORMATS, write_report
     from search_spaces import SEARCH_SPACES, TABLES
 
+    _check_out(args.out)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
@@ -211,6 +396,7 @@ def cmd_report(args) -> int:
     names = [n for n in names if n not in SEARCH_SPACES]
     for n in names:
         TABLES[n]
+    _check_results_file(args.out)
     for n in searches:
         from harness.search import read_trials
         from reports.search import write_search_report
@@ -245,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "report": cmd_report,
                "data": cmd_data, "search": cmd_search}[args.command]
-    from harness.launch import Interrupted
+    from harness.launch import Interrupted, TrialsFailed
 
     try:
         return command(args)
@@ -255,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:
         print(f"gansweep: {exc}", file=sys.stderr)
         return 130
+    except TrialsFailed as exc:  # the trials ran; some failed after their restarts
+        print(f"gansweep: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

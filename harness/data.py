@@ -16,8 +16,11 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import math
 import os
+import pickle
 import shutil
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +43,6 @@ class DataError(Exception):
 CIFAR10_JPEG_ARCHIVE = "cifar10-jpeg.tar.xz"
 CIFAR10_JPEG_LABEL = "cifar10 (jpeg q75)"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 # An ImageFolder without its own train/ and test/ folders gets this seeded, stratified share held
 # out as its test set (seed 0, so every trial of every cell sees the same test set).
 IMAGEFOLDER_TEST_FRACTION = 0.2
@@ -79,7 +81,7 @@ class Source:
 
     dataset: str
     path: Path  # the folder whose files are the dataset (fingerprinted for the tensor cache)
-    read: Callable[[], Images]
+    read: Callable[[list[str] | None], Images]  # (skipped) -> the dataset; see read_imagefolder
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,43 @@ def _torchvision_images(cls_name: str, root: Path, label: str) -> Images:
     return Images(xs[0], ys[0], xs[1], ys[1], classes, label)
 
 
+# What torchvision's readers raise on a damaged file (a bare assert in the IDX reader, pickle errors
+# in CIFAR's): the dataset is there but malformed, not missing.
+MALFORMED = (AssertionError, ValueError, EOFError, pickle.UnpicklingError)
+
+
+def _malformed(name: str, folder: Path, exc: BaseException) -> DataError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return DataError(f"{name}: torchvision cannot read the files in {folder} ({reason}); delete them and "
+                     f"run `gansweep data prepare {name}`")
+
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+# Bytes per element of each IDX type code (the format of LeCun's MNIST page, used by Fashion-MNIST).
+IDX_ITEM_BYTES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}
+
+
+def check_idx(path: Path, dataset: str) -> None:
+    """An IDX file's size must be what its header says: 4 magic bytes (0, 0, type, number of
+    dimensions), one big-endian uint32 per dimension, then the elements. torchvision's reader fails on
+    a truncated file with a bare AssertionError, so we check first and name the file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+        ndim = head[3] if len(head) == 4 else 0
+        dims = f.read(4 * ndim)
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_ITEM_BYTES or not 1 <= ndim <= 3 \
+            or len(dims) < 4 * ndim:
+        raise DataError(f"{dataset}: {path} is not an IDX file (its {size}-byte header is malformed); "
+                        f"delete it and run `gansweep data prepare {dataset}`")
+    expected = 4 + 4 * ndim + IDX_ITEM_BYTES[head[2]] * math.prod(
+        int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    if size != expected:
+        raise DataError(f"{dataset}: {path} is {'truncated' if size < expected else 'too long'}: its header "
+                        f"promises {expected} bytes, the file has {size}; delete it and run "
+                        f"`gansweep data prepare {dataset}`")
+
+
 def _torchvision_dataset(name: str, cls_name: str, folder: str, how_to_get: str,
                          offline: Callable[[Path], str | None] | None = None,
                          own_root: bool = False) -> Dataset:
@@ -141,12 +180,24 @@ def _torchvision_dataset(name: str, cls_name: str, folder: str, how_to_get: str,
         import torchvision.datasets as tvd
 
         tv_root = root / folder if own_root else root
+        if cls_name in ("MNIST", "FashionMNIST"):
+            for n in IDX_FILES:
+                if (root / folder / "raw" / n).is_file():
+                    check_idx(root / folder / "raw" / n, name)
         try:  # torchvision's own existence check, without its download
             kwargs = {"split": "train"} if cls_name == "SVHN" else {"train": True}
             getattr(tvd, cls_name)(str(tv_root), download=False, **kwargs)
         except (RuntimeError, OSError):
             return None
-        return Source(name, root / folder, lambda: _torchvision_images(cls_name, tv_root, name))
+        except MALFORMED as exc:
+            raise _malformed(name, root / folder, exc) from None
+        return Source(name, root / folder, lambda skipped=None: read(tv_root))
+
+    def read(tv_root: Path) -> Images:
+        try:
+            return _torchvision_images(cls_name, tv_root, name)
+        except MALFORMED as exc:
+            raise _malformed(name, tv_root, exc) from None
 
     def prepare(root: Path) -> str:
         if find(root):
@@ -174,8 +225,7 @@ def _fashion_mnist_from_debian(root: Path) -> str | None:
     when it downloads; torchvision only checks that the decompressed files exist, so we decompress
     them ourselves instead of letting ``download=True`` retry the network.
     """
-    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    names = IDX_FILES
     if not all((DEBIAN_FASHION_MNIST / f"{n}.gz").is_file() for n in names):
         return None
     raw = root / "FashionMNIST" / "raw"
@@ -223,7 +273,8 @@ def _cifar10_find(root: Path) -> Source | None:
         return source
     folder = root / "cifar10-jpeg"
     if folder.is_dir():
-        return Source("cifar10", folder, lambda: read_imagefolder(folder, CIFAR10_JPEG_LABEL))
+        return Source("cifar10", folder,
+                      lambda skipped=None: read_imagefolder(folder, CIFAR10_JPEG_LABEL, skipped))
     return None
 
 
@@ -254,28 +305,66 @@ DATASETS.register("cifar10")(Dataset(
 # ImageFolder: one folder per class
 # ---------------------------------------------------------------------------------------------
 
-def _class_folders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+def warn(message: str) -> None:
+    """One warning line on stderr (the driver's; datasets are read there, before Ray starts)."""
+    print(f"gansweep: warning: {message}", file=sys.stderr)
 
 
-def _read_folder(folder: Path, classes: list[str], size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image, UnidentifiedImageError
+def _scan(folder: Path, classes: list[str] | None = None) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+    """The class folders of ``folder`` (or the given ones), its (image file, label) pairs in a stable
+    order, and the other files under the class folders (strays: README.txt, Thumbs.db, .DS_Store)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, has_file_allowed_extension, make_dataset
+
+    def is_image(path: str) -> bool:
+        # NOTE: hidden files are never images: macOS leaves a "._x.jpg" resource fork beside each
+        # x.jpg on foreign file systems, which has an image extension and does not decode.
+        return has_file_allowed_extension(path, IMG_EXTENSIONS) and not os.path.basename(path).startswith(".")
+
+    if classes is None:
+        try:
+            classes = find_classes(folder)[0]
+        except FileNotFoundError:
+            classes = []
+        # find_classes keeps hidden folders (.ipynb_checkpoints, .git): they are not classes.
+        classes = [c for c in classes if not c.startswith(".")]
+    if not classes:
+        raise DataError(f"no class folders in {folder} (expected one sub-folder of images per class)")
+    samples = make_dataset(folder, {c: i for i, c in enumerate(classes)}, is_valid_file=is_image,
+                           allow_empty=True)
+    kept = {path for path, _ in samples}
+    strays = [os.path.join(d, f) for c in classes for d, _, files in sorted(os.walk(folder / c, followlinks=True))
+              for f in sorted(files) if os.path.join(d, f) not in kept]
+    return classes, samples, strays
+
+
+def _decode(samples: list[tuple[str, int]], size: int | None,
+            skipped: list[str] | None) -> tuple[list[np.ndarray], list[int]]:
+    """Decode each image to RGB uint8 (resized to ``size`` x ``size`` when given). A file that does
+    not decode is a DataError naming it, or, when ``skipped`` is a list, appended to it."""
+    from PIL import Image
 
     arrays, labels = [], []
-    for label, name in enumerate(classes):
-        files = sorted(p for p in (folder / name).rglob("*") if p.is_file() and not p.name.startswith("."))
-        for path in files:
-            try:
-                with Image.open(path) as im:
-                    im = im.convert("RGB")
-                    if size and im.size != (size, size):
-                        im = im.resize((size, size), Image.BILINEAR)
-                    arrays.append(np.asarray(im))
-            except (UnidentifiedImageError, OSError):
-                raise DataError(f"not an image: {path}") from None
-            labels.append(label)
-    if not arrays:
-        raise DataError(f"no images in the class folders of {folder}")
+    for path, label in samples:
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")  # decodes the whole file: a truncated one fails here
+                if size and im.size != (size, size):
+                    im = im.resize((size, size), Image.BILINEAR)
+                arrays.append(np.asarray(im))
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            # PIL raises OSError (UnidentifiedImageError, "image file is truncated"), SyntaxError
+            # (broken PNG chunks) or ValueError, depending on the format and the damage.
+            if skipped is None:
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise DataError(f"corrupt image: {path} does not decode ({reason}); remove it, "
+                                "or pass --skip-bad-images to skip such files") from None
+            skipped.append(path)
+            continue
+        labels.append(label)
+    return arrays, labels
+
+
+def _stack(arrays: list[np.ndarray], labels: list[int], folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise DataError(f"images of different sizes in {folder}: {sorted(shapes)[:3]}")
@@ -283,24 +372,56 @@ def _read_folder(folder: Path, classes: list[str], size: int | None) -> tuple[to
     return x, torch.tensor(labels, dtype=torch.int64)
 
 
-def read_imagefolder(folder: Path, label: str) -> Images:
+def _check_classes(folder: Path, classes: list[str], labels: list[int]) -> None:
+    """A classifier needs at least two classes, and every class folder needs an image."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    if not labels:
+        raise DataError(f"no images in the class folders of {folder} (image files end in "
+                        f"{', '.join(IMG_EXTENSIONS)})")
+    present = set(labels)
+    empty = [c for i, c in enumerate(classes) if i not in present]
+    if empty:
+        raise DataError(f"class folders without images in {folder}: {', '.join(empty)}")
+    if len(classes) < 2:
+        raise DataError(f"{folder} has one class folder ({classes[0]}); a classifier needs at least two classes")
+
+
+def read_imagefolder(folder: Path, label: str, skipped: list[str] | None = None) -> Images:
     """``folder/train/<class>/*`` and ``folder/test/<class>/*``, or ``folder/<class>/*`` (then a
     seeded stratified share is held out as the test set). Images are RGB; they are resized to 32x32
-    unless the folder has its own train/test split of equal-sized images (as CIFAR-10's JPEGs)."""
+    unless the folder has its own train/test split of equal-sized images (as CIFAR-10's JPEGs).
+
+    Files without an image extension are skipped with one warning line. An image file that does not
+    decode is a DataError naming it; when ``skipped`` is a list (``--skip-bad-images``) it is left
+    out instead, with one warning line, and its path is appended to ``skipped``.
+    """
+    bad: list[str] | None = None if skipped is None else []
     if (folder / "train").is_dir() and (folder / "test").is_dir():
-        classes = [p.name for p in _class_folders(folder / "train")]
-        if not classes:
-            raise DataError(f"no class folders in {folder / 'train'}")
-        train_x, train_y = _read_folder(folder / "train", classes, None)
-        test_x, test_y = _read_folder(folder / "test", classes, None)
-        return Images(train_x, train_y, test_x, test_y, tuple(classes), label)
-    classes = [p.name for p in _class_folders(folder)]
-    if not classes:
-        raise DataError(f"no class folders in {folder} (expected one folder per class)")
-    x, y = _read_folder(folder, classes, IMAGEFOLDER_SIZE)
-    held_out = make_split(y, IMAGEFOLDER_TEST_FRACTION, 0.0, seed=0).train
-    keep = np.setdiff1d(np.arange(len(y)), held_out)
-    return Images(x[keep], y[keep], x[held_out], y[held_out], tuple(classes), label)
+        classes, train, strays = _scan(folder / "train")
+        _, test, test_strays = _scan(folder / "test", classes)
+        strays += test_strays
+        train_x, train_y = _decode(train, None, bad)
+        _check_classes(folder / "train", classes, train_y)
+        test_x, test_y = _decode(test, None, bad)
+        if not test_y:
+            raise DataError(f"no images in the class folders of {folder / 'test'}")
+        train_x, train_y = _stack(train_x, train_y, folder)
+        test_x, test_y = _stack(test_x, test_y, folder)
+    else:
+        classes, samples, strays = _scan(folder)
+        arrays, labels = _decode(samples, IMAGEFOLDER_SIZE, bad)
+        _check_classes(folder, classes, labels)
+        x, y = _stack(arrays, labels, folder)
+        held_out = make_split(y, IMAGEFOLDER_TEST_FRACTION, 0.0, seed=0).train
+        keep = np.setdiff1d(np.arange(len(y)), held_out)
+        train_x, train_y, test_x, test_y = x[keep], y[keep], x[held_out], y[held_out]
+    if strays:
+        warn(f"skipped {len(strays)} files that are not images in {folder} (e.g. {os.path.basename(strays[0])})")
+    if bad:
+        warn(f"skipped {len(bad)} corrupt images in {folder} (--skip-bad-images), e.g. {bad[0]}")
+        skipped.extend(bad)
+    return Images(train_x, train_y, test_x, test_y, tuple(classes), label)
 
 
 def _imagefolder_dataset(name: str) -> Dataset:
@@ -309,7 +430,7 @@ def _imagefolder_dataset(name: str) -> Dataset:
     def find(_root: Path) -> Source | None:
         if not folder.is_dir():
             return None
-        return Source(name, folder, lambda: read_imagefolder(folder, name))
+        return Source(name, folder, lambda skipped=None: read_imagefolder(folder, name, skipped))
 
     def prepare(_root: Path) -> str:
         if not folder.is_dir():
@@ -355,23 +476,46 @@ def fingerprint(source: Source) -> str:
     return h.hexdigest()[:16]
 
 
-def tensor_cache(name: str, root: Path, cache_dir: Path) -> Path:
+def tensor_cache(name: str, root: Path, cache_dir: Path, skip_bad_images: bool | None = None) -> Path:
     """Decode the dataset once into ``cache_dir/<name>-<fingerprint>.pt``; return that file.
 
-    Raises DataError before anything is written when the dataset is missing or malformed.
+    ``skip_bad_images``: False, an image that does not decode is a DataError; True, it is left out with
+    a warning, and when any was left out the file is ``<name>-<fingerprint>-skipbad.pt`` (other
+    content, other name; a folder without bad images gives the same file either way); None (the
+    default), whichever of the two the driver's pre-flight already decoded, else False.
+
+    Raises DataError before anything is written when the dataset is missing or malformed. A cache
+    file that does not load (truncated by a full disk or a killed copy) is decoded again, with a warning.
     """
     source = locate(name, root)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60]
     path = cache_dir / f"{safe}-{fingerprint(source)}.pt"
-    if path.is_file():
-        return path
-    images = source.read()  # decoding errors surface here, before the cache folder exists
+    skipped = path.with_name(f"{path.stem}-skipbad.pt")
+    for found in (path, skipped) if skip_bad_images in (True, None) else (path,):
+        if found.is_file():
+            if _loads(found):
+                return found
+            warn(f"tensor cache {found} does not load (truncated?); decoding {name} again")
+    left_out: list[str] | None = [] if skip_bad_images else None
+    images = source.read(left_out)  # decoding errors surface here, before the cache folder exists
+    if left_out:
+        path = skipped
     cache_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(path):
-        if not path.is_file():
+        if not (path.is_file() and _loads(path)):
             payload = {f.name: getattr(images, f.name) for f in dataclasses.fields(images)}
             atomic_write(path, lambda f: torch.save(payload, f))
     return path
+
+
+def _loads(path: Path) -> bool:
+    """Whether a tensor-cache file loads. Memory-mapped, so checking a 180 MB file reads its zip
+    directory and tensor headers, not its pixels; truncation loses the directory at the file's end."""
+    try:
+        Images(**torch.load(path, weights_only=True, mmap=True))
+    except (RuntimeError, OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
+        return False
+    return True
 
 
 def load_images(path: Path | str) -> Images:
@@ -498,7 +642,8 @@ def prepare(name: str, root: Path, archive: Path | None = None) -> str:
 
 
 def available(name: str, root: Path) -> str | None:
-    """Where the dataset is found under ``root``, or None (for ``gansweep list``)."""
+    """Where the dataset is found under ``root``, or None (for ``gansweep list``); a DataError when it
+    is there but malformed (a truncated IDX file)."""
     try:
         source = get_dataset(name).find(root) if root.is_dir() else None
     except (UnknownName, OSError):

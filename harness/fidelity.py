@@ -14,16 +14,23 @@ NCHW tensors, as everywhere in gansweep (``harness.data``). Conventions:
 - Without Inception weights torch-fidelity downloads them from GitHub. Offline that hangs or fails, so
   :func:`inception_metrics` then returns every value as ``None`` with the reason, and never calls
   torch-fidelity; a missing metric is recorded as missing, never faked.
+- Measuring never touches what training reads (issue 7, item 8): both metrics run with every global RNG
+  restored afterwards (:func:`isolated_rng`; torch-fidelity's DataLoader draws its base seed from torch's
+  global RNG on every pass), the classifier is measured in eval mode and handed back in its previous
+  mode, and the callers sample their images from a stream of their own (:func:`measurement_rng`)
+  and compare them with a seeded class-balanced reference set (:func:`balanced_sample`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch_fidelity
@@ -185,16 +192,73 @@ def _in_channels(classifier: nn.Module) -> int:
     raise ValueError(f"cannot tell the input channels of {type(classifier).__name__}: it has no Conv2d")
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Measurement hygiene: own RNG streams, global RNGs and module modes untouched, a balanced reference set
+
+
 @contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[None]:
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
     """Eval mode (BatchNorm running statistics, no dropout: AlexNet's features see dropout in train mode)
-    for the duration; the previous mode afterwards."""
-    was_training = module.training
-    module.eval()
+    for the duration; each module's previous mode afterwards.
+
+    NOTE: per submodule, not ``module.train(was_training)``: that would also flip submodules someone froze
+    in eval mode on purpose (a classifier's BatchNorm, say) back to training."""
+    modes = [(m, m.training) for module in modules for m in module.modules()]
+    for module in modules:
+        module.eval()
     try:
         yield
     finally:
-        module.train(was_training)
+        for m, training in modes:
+            m.training = training
+
+
+@contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Every global random state (torch's CPU and CUDA generators, numpy's, Python's) is as it was on entry
+    when the block ends, whatever the block drew.
+
+    For measurements, so that how often or how much is measured cannot change training: torch-fidelity's
+    DataLoader draws ``_base_seed`` from torch's global RNG on each pass over a set (torch 2.x,
+    ``_BaseDataLoaderIter.__init__``), and training draws dropout masks from that same RNG."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+def measurement_rng(seed: int, epoch: int, purpose: str) -> torch.Generator:
+    """A CPU generator of its own for one measurement, seeded from (trial seed, epoch, purpose) only.
+
+    So a measurement draws nothing from the training generator, and its value at an epoch does not depend
+    on how often it was measured before (``fid_every``); distinct purposes ("fid", "grid", ...) get
+    independent streams."""
+    digest = hashlib.sha256(f"gansweep-measurement|{seed}|{epoch}|{purpose}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)  # < 2**63
+
+
+def balanced_sample(y: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices (sorted, on ``y``'s device) of a seeded class-balanced sample of ``n`` labels from ``y``.
+
+    Every class gets ``n // K`` or one more (the classes getting one more are drawn at random), a class
+    with fewer images than that gives all of them and the others fill in; within a class the images are a
+    uniform random choice. A reference set must not be ``x[:n]``: the JPEG CIFAR-10 is stored sorted by
+    class, so its first 2,000 test images are airplanes and automobiles only."""
+    if not 0 < n <= len(y):
+        raise ValueError(f"cannot draw {n} of {len(y)} labels")
+    order = torch.randperm(len(y), generator=generator)  # a random order, then round-robin over the classes
+    y_cpu = y.detach().cpu()[order]
+    rank = torch.empty(len(y), dtype=torch.long)  # position of each image among its class in that order
+    for c in y_cpu.unique():
+        at = torch.nonzero(y_cpu == c).flatten()
+        rank[at] = torch.arange(len(at))
+    # Rank first: every class gives its r-th image before any gives its (r+1)-th; ties in random order.
+    take = torch.argsort(rank * len(y) + torch.arange(len(y)))[:n]
+    return order[take].sort().values.to(y.device)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -258,7 +322,7 @@ def classifier_fid(classifier: Classifier, real_u8: torch.Tensor, fake_u8: torch
     _check_images(fake_u8, "fake")
     cuda = next(classifier.parameters()).is_cuda
     name = real_cache_name(real_u8, classifier, "clf") if cache_dir is not None else None
-    with _eval_mode(classifier):
+    with eval_mode(classifier), isolated_rng():
         out = torch_fidelity.calculate_metrics(
             input1=_U8Images(fake_u8), input2=_U8Images(real_u8), fid=True,
             feature_extractor=CLASSIFIER_EXTRACTOR, feature_layer_fid=PENULTIMATE, gansweep_classifier=classifier,
@@ -318,12 +382,13 @@ def inception_metrics(real_u8: torch.Tensor, fake_u8: torch.Tensor, weights: Pat
     if cuda is None:
         cuda = torch.cuda.is_available()
     name = real_cache_name(real_u8, weights, "inception") if cache_dir is not None else None
-    out = torch_fidelity.calculate_metrics(
-        input1=_U8Images(_rgb(fake_u8)), input2=_U8Images(_rgb(real_u8)), isc=True, fid=True, kid=True,
-        feature_extractor=INCEPTION_EXTRACTOR, feature_extractor_weights_path=os.fspath(weights),
-        kid_subset_size=min(kid_subset_size, len(real_u8), len(fake_u8)),
-        cuda=cuda, batch_size=batch_size, **_cache_kwargs(cache_dir, name), **_COMMON,
-    )
+    with isolated_rng():
+        out = torch_fidelity.calculate_metrics(
+            input1=_U8Images(_rgb(fake_u8)), input2=_U8Images(_rgb(real_u8)), isc=True, fid=True, kid=True,
+            feature_extractor=INCEPTION_EXTRACTOR, feature_extractor_weights_path=os.fspath(weights),
+            kid_subset_size=min(kid_subset_size, len(real_u8), len(fake_u8)),
+            cuda=cuda, batch_size=batch_size, **_cache_kwargs(cache_dir, name), **_COMMON,
+        )
     return {
         "fid": float(out[torch_fidelity.KEY_METRIC_FID]),
         "isc_mean": float(out[torch_fidelity.KEY_METRIC_ISC_MEAN]),

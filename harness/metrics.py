@@ -53,8 +53,9 @@ FINAL_METRICS = (TEST_ACC_AT_BEST_VAL_LOSS, TEST_ACC_AT_BEST_VAL_ACC, BEST_VAL_L
                  HARD_FRACTION, CLASSES_WITHOUT_TRIPLET)
 STAGES_COMPUTED = "stages_computed"  # cached stages this trial computed
 STAGES_REUSED = "stages_reused"  # cached stages this trial found ready (computed by another trial)
+STAGES_STALE = "stages_stale"  # of those, stages computed by other code (reused with --reuse-stale-stages)
 
-COST_METRICS = (WALL_S, DEVICE, IMAGES_SEEN, OPT_STEPS, RESTARTS, STAGES_COMPUTED, STAGES_REUSED)
+COST_METRICS = (WALL_S, DEVICE, IMAGES_SEEN, OPT_STEPS, RESTARTS, STAGES_COMPUTED, STAGES_REUSED, STAGES_STALE)
 
 # Human-readable names for report headers.
 LABELS = {

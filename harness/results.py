@@ -1,8 +1,8 @@
 """Results: one tidy pandas DataFrame, one row per trial, stored as ``<out>/results.parquet``.
 
-Every run appends its rows; a trial run again with the same config (table, cell, config hash)
-replaces its older row, so the file holds one measurement per (cell, seed) and reports never count
-a trial twice.
+Every run appends its rows; a trial run again with the same identity (harness.identity: method,
+config, data fingerprint, code version) under the same table and cell replaces its older row, so the
+file holds one measurement per identity and cell, and reports never count a trial twice.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from harness.storage import atomic_write, file_lock
 
 RESULTS_FILE = "results.parquet"
-KEY = ["table", "cell", "config_hash"]
+KEY = ["table", "cell", "identity"]
 PACKAGES = ("gansweep", "torch", "torchvision", "ray", "optuna", "pandas", "numpy", "torch-fidelity",
             "seaborn", "pyarrow", "scikit-learn")
 
@@ -66,23 +66,14 @@ def read_results(out: Path) -> pd.DataFrame:
 FINISHED = ("ok", "diverged")
 
 
-def stored_keys(out: Path) -> set[tuple]:
-    """(table, cell, config_hash) of trials that finished (ok or diverged): a run skips them."""
-    df = read_results(out)
-    if df.empty:
-        return set()
-    done = df[df["status"].isin(FINISHED)]
-    return set(map(tuple, done[KEY].itertuples(index=False, name=None)))
-
-
 def finished_rows(out: Path) -> dict[str, dict]:
-    """config_hash -> the latest finished row with that config, whatever its table: a trial of the
-    same config in another table reuses it instead of running again."""
+    """identity -> the latest finished (ok or diverged) row of that identity, whatever its table: a
+    planned trial of the same identity is not run again, and is filed under its own table from it."""
     df = read_results(out)
     if df.empty:
         return {}
     done = df[df["status"].isin(FINISHED)]
-    return {row["config_hash"]: row for row in done.to_dict("records")}
+    return {row["identity"]: row for row in done.to_dict("records")}
 
 
 def append_results(out: Path, rows: list[dict]) -> pd.DataFrame:
@@ -92,7 +83,7 @@ def append_results(out: Path, rows: list[dict]) -> pd.DataFrame:
     with file_lock(path):
         old = read_results(out)
         both = pd.concat([old, new], ignore_index=True) if not old.empty else new
-        both = both.drop_duplicates(KEY + ["seed"], keep="last").reset_index(drop=True)
+        both = both.drop_duplicates(KEY, keep="last").reset_index(drop=True)
         buf = io.BytesIO()
         both.to_parquet(buf, index=False)
         atomic_write(path, buf.getvalue())

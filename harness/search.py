@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness import metrics as M
 from harness.config import ConfigError, config_hash, to_dict
+from harness.identity import code_version, identity
 from harness.launch import Resources, prepare_data, start_ray
 from harness.trial import TrialContext
 from search_spaces import TABLES, SearchSpace, Trial
@@ -59,7 +60,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     info = prepare_data([Trial(space.name, space.cell, profile, base)], data_root, out)
     folder = search_folder(out, space)
     experiment = folder / "tune"
-    epochs = getattr(base, "distill_epochs", base.epochs)  # the number of reports a trial makes
+    epochs = base.planned_epochs  # the number of reports a complete trial makes
 
     start_ray(resources, verbose)
     try:
@@ -73,10 +74,11 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
                 raise ConfigError(f"{experiment} exists: add --resume to finish that search, or use another --out")
             space_config = {**to_dict(base), **{k: tune.uniform(lo, hi) for k, (lo, hi) in space.params.items()}}
             params = {"method": space.cell.method, "table": space.name, "cell": space.cell.name, "profile": profile,
-                      "config_hash": "", "config": space_config,
-                      "context": to_dict(TrialContext(data_file=info[base.dataset]["file"], out=str(out),
+                      "config_hash": "", "identity": "", "overrides": "{}", "config": space_config,
+                      "context": to_dict(TrialContext(data_file=info[base.dataset]["file"],
+                                                      data_fingerprint=info[base.dataset]["fingerprint"], out=str(out),
                                                       threads=max(1, math.floor(resources.cpus_per_trial)),
-                                                      inception_weights=inception_weights))}
+                                                      inception_weights=inception_weights, run=experiment.name))}
             asha = ASHAScheduler(time_attr="training_iteration", max_t=epochs, grace_period=1, reduction_factor=2)
             tuner = tune.Tuner(
                 trainable, param_space={"trial": params},
@@ -90,7 +92,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     finally:
         ray.shutdown()
 
-    trials = trials_table(grid, space, epochs)
+    trials = trials_table(grid, space, epochs, info[base.dataset]["fingerprint"])
     folder.mkdir(parents=True, exist_ok=True)
     trials.to_parquet(folder / TRIALS_FILE, index=False)
     url = storage or default_storage(out, space)
@@ -100,8 +102,10 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     return trials
 
 
-def trials_table(grid, space: SearchSpace, epochs: int) -> pd.DataFrame:
-    """One row per Tune trial: its parameters, objective, status and per-epoch objective values."""
+def trials_table(grid, space: SearchSpace, epochs: int, fingerprint: str) -> pd.DataFrame:
+    """One row per Tune trial: its parameters, objective, status, identity and per-epoch objective values."""
+    from trainables import METHODS
+
     rows = []
     for result in grid:
         cfg = result.config["trial"]["config"]
@@ -116,6 +120,8 @@ def trials_table(grid, space: SearchSpace, epochs: int) -> pd.DataFrame:
                      **{k: cfg[k] for k in space.params}, "objective": metrics.get(space.metric),
                      M.TEST_ACC_AT_BEST_VAL_ACC: metrics.get(M.TEST_ACC_AT_BEST_VAL_ACC),
                      M.DONE_EPOCHS: done, "curve": curve, "config_hash": config_hash(_dataclass(cfg, space), space.cell.method),
+                     "identity": identity(space.cell.method, to_dict(_dataclass(cfg, space)), fingerprint,
+                                          code_version(METHODS[space.cell.method].__module__)),
                      "error": str(result.error).strip().splitlines()[-1][:300] if result.error else None})
     df = pd.DataFrame(rows)
     df["curve"] = df["curve"].map(json.dumps)  # {epoch: objective}, as JSON text (keys differ per trial)
@@ -153,8 +159,8 @@ def export_study(trials: pd.DataFrame, space: SearchSpace, storage: str):
             value=float(row["objective"]) if complete else None,
             state=state if complete or state != TrialState.COMPLETE else TrialState.FAIL,
             intermediate_values={int(k): v for k, v in json.loads(row["curve"]).items()},
-            user_attrs={"tune_trial_id": row["trial_id"], "status": row["status"],
-                        M.TEST_ACC_AT_BEST_VAL_ACC: row[M.TEST_ACC_AT_BEST_VAL_ACC]}))
+            user_attrs={"tune_trial_id": row["trial_id"], "status": row["status"], "identity": row["identity"],
+                        "config_hash": row["config_hash"], M.TEST_ACC_AT_BEST_VAL_ACC: row[M.TEST_ACC_AT_BEST_VAL_ACC]}))
     return study
 
 

@@ -19,7 +19,7 @@ from harness.config import check
 from harness.data import augment, batches, get_dataset, load_images, make_split, to_float
 from harness.models import CLASSIFIERS, build_classifier
 from harness.registry import UnknownName
-from harness.stages import Stage, stage
+from harness.stages import Stage, StageStore, stage
 from harness.storage import atomic_write
 
 
@@ -53,6 +53,11 @@ class ClassifierConfig:
     # a test trial takes seconds, Pennisi's mini so that a table fits a 2-core CPU; paper leaves them 0.
     max_batches_per_epoch: int = 0  # optimiser steps per epoch at most
     max_eval_images: int = 0  # N validation and N test images at most (a fixed random subset)
+
+    @property
+    def planned_epochs(self) -> int:
+        """How many epochs (so, per-epoch reports) a complete trial of this config reports."""
+        return self.epochs
 
     def __post_init__(self):
         try:
@@ -179,18 +184,19 @@ class CellData:
     shape: tuple[int, int, int]
     num_classes: int
     split_hash: str
-    data_key: str  # the tensor cache's name: dataset and a fingerprint of its files
+    data_key: str  # the dataset's content fingerprint (harness.identity.data_fingerprint)
 
 
-def cell_data(data_file: str, cfg: ClassifierConfig, device: torch.device) -> CellData:
-    """Load the dataset's tensor cache and cut the cell's split (and the eval caps) from it."""
+def cell_data(data_file: str, cfg: ClassifierConfig, device: torch.device, fingerprint: str) -> CellData:
+    """Load the dataset's tensor cache (whose content hash the driver computed: ``fingerprint``) and cut
+    the cell's split (and the eval caps) from it."""
     images = load_images(data_file)
     split = make_split(images.train_y, cfg.fraction, cfg.val_fraction, cfg.seed)
     images = images.to(device)
     val_x, val_y = eval_subset(images.train_x[split.val], images.train_y[split.val], cfg)
     test_x, test_y = eval_subset(images.test_x, images.test_y, cfg)
     return CellData(images.train_x[split.train], images.train_y[split.train], val_x, val_y, test_x, test_y,
-                    images.shape, len(images.classes), split.hash, Path(data_file).stem)
+                    images.shape, len(images.classes), split.hash, fingerprint)
 
 
 def classifier_epoch(model, opt, sched, batch_iter, data: CellData, cfg: ClassifierConfig, epoch: int) -> tuple[dict, dict]:
@@ -259,7 +265,7 @@ def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, 
 CLASSIFIER_STAGE_FILE = "classifier.pt"
 
 
-def classifier_stage(cfg: ClassifierConfig, data: CellData, device: torch.device, stage_root: Path,
+def classifier_stage(cfg: ClassifierConfig, data: CellData, device: torch.device, stage_root: StageStore | Path,
                      make_checkpointer) -> tuple[Stage, dict]:
     """The pre-trained classifier of ``cfg`` from the stage cache, trained if absent.
 

@@ -1,13 +1,15 @@
 """Paper tables from the tidy results DataFrame: pure functions, nothing edited by hand.
 
-For each table, the trials that finished are grouped by cell (and by dataset and profile, since a
-table can be run on a substituted dataset or at several budgets). Each cell shows our mean ± std
-over seeds with n, the paper's number beside it, and the difference (ours - paper).
+For each table, the trials that finished are grouped by cell, and by dataset, profile and overrides: a
+table run on a substituted dataset, at another budget, or with a config changed by hand is shown as
+its own block, labelled, never pooled into the paper's cell. Each cell shows our mean ± std over
+seeds with n, the paper's number beside it, and the difference (ours - paper).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from pathlib import Path
@@ -22,35 +24,47 @@ NOT_REPORTED = "n/r"  # a paper cell that is absent or garbled in the extracted 
 FORMATS = ("md", "html", "tex", "csv")
 
 
+GROUP = ["dataset", "dataset_label", "profile", "overrides"]  # one report block each
+
+
 def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, profile, cell): n, mean, std of the table's metric, paper, diff.
+    """One row per (dataset, profile, overrides, cell): n, mean, std of the table's metric, paper, diff.
 
     Only trials with status ``ok`` count; diverged, incomplete and failed trials are counted in
-    their own columns so that the report can say what is missing. A cell and seed run again with a
-    changed config (a new budget, a fixed bug) counts once, by its latest run: results.parquet keeps
-    the earlier rows (appended in order), but a mean must not pool two configs.
+    their own columns so that the report can say what is missing. A cell and seed run again with
+    another identity (a new budget in the profile, changed code) counts once, by its latest run:
+    results.parquet keeps the earlier rows (appended in order), but a mean must not pool two configs;
+    the superseded rows are counted so that the report says so.
     """
-    columns = ["dataset", "dataset_label", "profile", "row", "col", "method", "n", "mean", "std",
-               "paper", "diff", "diverged", "failed", "missing_metrics"]
+    columns = ["dataset", "dataset_label", "profile", "overrides", "row", "col", "method", "n", "mean", "std",
+               "paper", "diff", "diverged", "failed", "superseded", "stale_stages", "missing_metrics"]
     if results.empty or "table" not in results:
         return pd.DataFrame(columns=columns)
-    mine = results[results["table"] == table.name].drop_duplicates(["dataset", "profile", "cell", "seed"],
-                                                                   keep="last")
+    mine = results[results["table"] == table.name].copy()
+    mine["overrides"] = mine["overrides"].fillna("{}") if "overrides" in mine else "{}"
+    every = mine
+    mine = mine.drop_duplicates(GROUP + ["cell", "seed"], keep="last")
     paper = {c.name: c.paper for c in table.cells}
     out = []
-    for (dataset, label, profile), group in mine.groupby(["dataset", "dataset_label", "profile"], sort=True):
+    for (dataset, label, profile, extra), group in mine.groupby(GROUP, sort=True):
         for cell in table.cells:
             trials = group[group["cell"] == cell.name]
+            same = every[(every["dataset"] == dataset) & (every["profile"] == profile) & (every["overrides"] == extra)
+                         & (every["cell"] == cell.name)]
             ok = trials[trials["status"] == "ok"][table.metric].astype(float)
             mean = ok.mean() if len(ok) else math.nan
             std = ok.std(ddof=1) if len(ok) > 1 else math.nan
             theirs = paper[cell.name]
             diff = mean - theirs if theirs is not None and len(ok) else math.nan
-            out.append({"dataset": dataset, "dataset_label": label, "profile": profile, "row": cell.row,
-                        "col": cell.col, "method": cell.method, "n": len(ok), "mean": mean, "std": std,
-                        "paper": theirs if theirs is not None else math.nan, "diff": diff,
+            out.append({"dataset": dataset, "dataset_label": label, "profile": profile, "overrides": extra,
+                        "row": cell.row, "col": cell.col, "method": cell.method, "n": len(ok), "mean": mean,
+                        "std": std, "paper": theirs if theirs is not None else math.nan, "diff": diff,
                         "diverged": int((trials["status"] == "diverged").sum()),
                         "failed": int(trials["status"].isin(["error", "incomplete"]).sum()),
+                        # rows of an earlier identity (a changed budget or code) for the same cell and seed
+                        "superseded": len(same) - len(trials),
+                        "stale_stages": int(trials[M.STAGES_STALE].fillna(0).astype(bool).sum())
+                        if M.STAGES_STALE in trials else 0,
                         "missing_metrics": _missing(trials)})
     return pd.DataFrame(out, columns=columns)
 
@@ -102,13 +116,16 @@ def layout(table: Table, summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _groups(summary: pd.DataFrame):
-    for (dataset, label, profile), group in summary.groupby(["dataset", "dataset_label", "profile"], sort=True):
-        yield dataset, label, profile, group
+    for (dataset, label, profile, extra), group in summary.groupby(GROUP, sort=True):
+        yield dataset, label, profile, extra, group
 
 
-def _heading(table: Table, label: str, dataset: str, profile: str) -> str:
+def _heading(table: Table, label: str, dataset: str, profile: str, extra: str = "{}") -> str:
     substituted = "" if dataset == table.dataset else f" — substituted for the paper's {table.dataset}"
-    return f"dataset {label}{substituted}; profile {profile}"
+    changed = json.loads(extra or "{}")
+    override = ("; overridden, not the paper's cells: " + ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+                if changed else "")
+    return f"dataset {label}{substituted}; profile {profile}{override}"
 
 
 def _footnotes(table: Table, group: pd.DataFrame) -> list[str]:
@@ -119,6 +136,12 @@ def _footnotes(table: Table, group: pd.DataFrame) -> list[str]:
         notes.append(f"{int(group['diverged'].sum())} trial(s) diverged and are not counted.")
     if int(group["failed"].sum()):
         notes.append(f"{int(group['failed'].sum())} trial(s) failed or did not finish and are not counted.")
+    if int(group["superseded"].sum()):
+        notes.append(f"{int(group['superseded'].sum())} earlier run(s) of these cells and seeds with another "
+                     "identity (config, data or code) are superseded by the latest run and not counted.")
+    if int(group["stale_stages"].sum()):
+        notes.append(f"{int(group['stale_stages'].sum())} trial(s) reused cached stages computed by other code "
+                     "(--reuse-stale-stages).")
     reasons = group["missing_metrics"].dropna()
     if len(reasons):
         notes.append(f"Inception FID / IS / KID are missing: {reasons.iloc[0]}.")
@@ -129,17 +152,17 @@ def to_markdown(table: Table, summary: pd.DataFrame) -> str:
     parts = [f"# {table.name}: {table.title}", ""]
     if summary.empty:
         return "\n".join(parts + ["No finished trials of this table in the results."]) + "\n"
-    for dataset, label, profile, group in _groups(summary):
+    for dataset, label, profile, extra, group in _groups(summary):
         grid = layout(table, group).reset_index()
-        parts += [f"## {_heading(table, label, dataset, profile)}", "", grid.to_markdown(index=False), ""]
+        parts += [f"## {_heading(table, label, dataset, profile, extra)}", "", grid.to_markdown(index=False), ""]
         parts += [f"- {n}" for n in _footnotes(table, group)] + [""]
     return "\n".join(parts)
 
 
 def to_html(table: Table, summary: pd.DataFrame) -> str:
     body = [f"<h1>{html.escape(table.name)}: {html.escape(table.title)}</h1>"]
-    for dataset, label, profile, group in _groups(summary):
-        body.append(f"<h2>{html.escape(_heading(table, label, dataset, profile))}</h2>")
+    for dataset, label, profile, extra, group in _groups(summary):
+        body.append(f"<h2>{html.escape(_heading(table, label, dataset, profile, extra))}</h2>")
         body.append(layout(table, group).to_html(border=0, classes="gansweep"))
         body.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in _footnotes(table, group)) + "</ul>")
     if summary.empty:
@@ -160,11 +183,11 @@ def _tex_escape(text: str) -> str:
 def to_latex(table: Table, summary: pd.DataFrame) -> str:
     """booktabs tables (\\toprule, \\midrule, \\bottomrule), one per (dataset, profile)."""
     parts = []
-    for dataset, label, profile, group in _groups(summary):
+    for dataset, label, profile, extra, group in _groups(summary):
         styler = layout(table, group).style.hide(axis="index", names=True)
         styler = styler.format(escape="latex").format_index(escape="latex", axis=0).format_index(
             escape="latex", axis=1)
-        caption = _tex_escape(f"{table.title} ({_heading(table, label, dataset, profile)})")
+        caption = _tex_escape(f"{table.title} ({_heading(table, label, dataset, profile, extra)})")
         tex = styler.to_latex(hrules=True, caption=caption, position="ht", position_float="centering")
         parts.append(tex.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("−", "--"))
     return "\n".join(parts) if parts else "% no finished trials\n"
@@ -177,8 +200,8 @@ def figures(table: Table, results: pd.DataFrame, artifacts: Path, folder: Path) 
     if not table.figure:
         return [], ""
     done = results[(results["table"] == table.name) & (results["status"] == "ok")] if not results.empty else results
-    for config_hash in done.sort_values("seed")["config_hash"] if len(done) else []:
-        data = Path(artifacts) / config_hash / "distillation.pt"
+    for identity in done.sort_values("seed")["identity"] if len(done) else []:
+        data = Path(artifacts) / identity / "distillation.pt"
         if data.is_file():
             return RENDERERS[table.figure](torch.load(data, weights_only=False), folder), ""
     return [], f"No figure data under {artifacts} for this table's trials."

@@ -137,10 +137,27 @@ class Trial:
     cell: Cell
     profile: str
     config: Any  # the method's config dataclass
+    identity: str = ""  # set by the launcher once the data is fingerprinted (harness.identity)
     config_hash: str = field(init=False)
 
     def __post_init__(self):
         object.__setattr__(self, "config_hash", config_hash(self.config, self.cell.method))
+
+
+# Fields that are not overrides of a cell: the seed is the replicate, the dataset has its own column.
+NOT_OVERRIDES = ("seed", "dataset")
+
+
+def overrides(trial: Trial) -> dict[str, Any]:
+    """The config fields where ``trial`` departs from its table's cell at its profile (from the command
+    line, or a config given by hand such as a search's best): reports show such runs apart, never
+    inside the paper's cell."""
+    if trial.table not in TABLES:
+        return {}
+    table = TABLES[trial.table]
+    usual = dataclasses.asdict(table.config(trial.cell, trial.profile, trial.config.seed, trial.config.dataset))
+    mine = dataclasses.asdict(trial.config)
+    return {k: v for k, v in mine.items() if k not in NOT_OVERRIDES and usual.get(k) != v}
 
 
 def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset: str | None = None,
@@ -158,6 +175,10 @@ def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset
     trials = []
     for name in table_names:
         table = TABLES[name]
+        fixed = [c for c in table.cells if "fraction" in c.settings]
+        if fraction is not None and fixed:
+            raise ConfigError(f"--fraction {fraction}: the cells of {name} set the train fraction themselves "
+                              f"(e.g. {fixed[0].name}: {fixed[0].settings['fraction']}); it cannot be overridden")
         for cell in table.cells:
             if methods and cell.method not in methods:
                 continue

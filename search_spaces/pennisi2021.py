@@ -32,24 +32,19 @@ MINI = {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 5, "max_ba
         "gan": GANConfig(arch="dcgan_small", batch_size=64, lr_g=2e-4, lr_d=2e-4, beta1=0.5, epochs=10,
                          max_batches_per_epoch=60),
         "distill_epochs": 3, "fid_images": 500}
-# smoke: seconds; tests the plumbing, not the accuracy. NOTE: AlexNet's BatchNorm statistics need ~16
-# steps before its test accuracy leaves chance (seen: 8.8% mean after 4 steps of 32).
-SMOKE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 1, "max_batches_per_epoch": 8,
-         "max_eval_images": 256, "split_images": 256,
-         "gan": GANConfig(arch="dcgan_small", batch_size=32, beta1=0.5, epochs=1, max_batches_per_epoch=2),
-         "distill_epochs": 1, "fid_images": 64}
+# smoke: seconds; tests the plumbing, not the accuracy (AlexNet stays near chance: its BatchNorm
+# statistics need ~16 steps to leave it; seen: 8.8% mean after 4 steps of 32). Two steps of 16 images,
+# 64 evaluation images: every table at smoke in one run took 171 s of Tune loop on 2 cores with the
+# earlier 8 steps of 64 for Tables 3-5, most of `make test`'s budget.
+SMOKE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 1, "max_batches_per_epoch": 2,
+         "max_eval_images": 64, "split_images": 64,
+         "gan": GANConfig(arch="dcgan_small", batch_size=16, beta1=0.5, epochs=1, max_batches_per_epoch=1),
+         "distill_epochs": 1, "fid_images": 32}
 PROFILES = {"smoke": SMOKE, "mini": MINI, "paper": PAPER}
-# Tables 1 and 2 have the most cells (Table 1's ResNet-50 and DenseNet-121 are 8x slower than AlexNet;
-# Table 2 pre-trains one GAN per fraction): a smaller smoke budget; mini and paper as the other tables.
 # NOTE: Table 1 at mini does not fit a 2-core CPU: a ResNet-50 epoch took over 5 minutes there and a
 # distillation trial ~2 h (each GAN step sends 192 images through the backbone for the triplet loss).
-# Run it on a GPU; its AlexNet cells are Table 3's.
-PROFILES_BIG = {"smoke": {**SMOKE, "batch_size": 16, "max_batches_per_epoch": 2, "max_eval_images": 64,
-                          "split_images": 64,
-                          "gan": GANConfig(arch="dcgan_small", batch_size=16, beta1=0.5, epochs=1,
-                                           max_batches_per_epoch=1), "fid_images": 32},
-                "mini": MINI, "paper": PAPER}
-
+# Run it on a GPU; its AlexNet cells are Table 3's. Each FID in ResNet-50's 2048-d feature space also
+# costs a 2048x2048 matrix square root (scipy's sqrtm inside torch-fidelity: 16 s on one core here).
 ALEXNET_20 = {"model": "alexnet", "fraction": 0.2}
 
 
@@ -66,8 +61,7 @@ _table("pennisi2021.table1", "Table 1: GAN distillation with different backbones
        [Cell("Baseline", col, "baseline", {"model": m, "fraction": 0.2}, base) for col, (m, base, _, _) in TABLE1.items()]
        + [Cell("GAN distil.", col, "gan_distillation", {"model": m, "fraction": 0.2}, dist)
           for col, (m, _, dist, _) in TABLE1.items()],
-       gains=[Gain("Gain", "GAN distil.", "Baseline", {col: g for col, (_, _, _, g) in TABLE1.items()})],
-       profiles=PROFILES_BIG)
+       gains=[Gain("Gain", "GAN distil.", "Baseline", {col: g for col, (_, _, _, g) in TABLE1.items()})])
 
 # Table 2: AlexNet as the train fraction grows. The extracted table is garbled: only 40% (77.12 -> 82.70)
 # and 90% (83.60 -> 86.46) keep their absolute values; 30/50/60% are kept as not reported. The gains row
@@ -80,8 +74,7 @@ _table("pennisi2021.table2", "Table 2: AlexNet on CIFAR-10, accuracy vs % of the
        + [Cell("GAN distil.", col, "gan_distillation", {"model": "alexnet", "fraction": int(col[:-1]) / 100}, dist)
           for col, (_, dist, _) in TABLE2.items()],
        notes="Paper cells at 30%, 50% and 60% are garbled in the extracted text: not reported (their gains are).",
-       gains=[Gain("Gain", "GAN distil.", "Baseline", {col: g for col, (_, _, g) in TABLE2.items()})],
-       profiles=PROFILES_BIG)
+       gains=[Gain("Gain", "GAN distil.", "Baseline", {col: g for col, (_, _, g) in TABLE2.items()})])
 
 # Table 3: GAN augmentation vs GAN distillation, AlexNet 20% (also the poster's second table).
 _table("pennisi2021.table3", "Table 3: ablation, GAN augmentation vs GAN distillation (AlexNet, 20%)",

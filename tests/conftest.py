@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+import pandas as pd
+
 from harness.data import available
+from search_spaces import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,18 +38,44 @@ def gansweep(*args: str, env: dict | None = None, cwd: Path = REPO, timeout: flo
 @pytest.fixture(scope="session")
 def ray_address(tmp_path_factory) -> str:
     """One local Ray head node for the whole session, joined with `--address` (the cluster path of
-    `gansweep run`): each run then connects in ~2 s instead of starting its own Ray (~10 s)."""
+    `gansweep run`): each run then connects in ~2 s instead of starting its own Ray (~10 s).
+
+    NOTE: the head runs as `ray start --block` in its own process group, and is stopped by signalling
+    that group: `ray stop` would stop every Ray on the machine, other sessions' and CI's included
+    (seen: a concurrent test session's `ray stop --force` killed a running grid's GCS)."""
     ray = Path(sys.executable).parent / "ray"
     port = _free_port()
     # NOTE: Ray 2.60's `ray start` enables token authentication while a client's ray.init defaults to
     # none (seen: InvalidAuthToken); on loopback, for tests, both sides run without it.
     os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run([str(ray), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                    "--num-cpus", str(os.cpu_count()), "--include-dashboard=false", "--disable-usage-stats"],
-                   check=True, capture_output=True, env=env, cwd=REPO)
+    log = open(tmp_path_factory.mktemp("ray-head") / "ray-start.log", "w")
+    head = subprocess.Popen([str(ray), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             "--num-cpus", str(os.cpu_count()), "--include-dashboard=false", "--disable-usage-stats"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
+    deadline = time.time() + 120
+    while "will now block forever" not in Path(log.name).read_text():
+        assert head.poll() is None and time.time() < deadline, Path(log.name).read_text()[-3000:]
+        time.sleep(0.2)
     yield f"127.0.0.1:{port}"
-    subprocess.run([str(ray), "stop", "--force"], capture_output=True, env=env)
+    _stop_group(head)
+    log.close()
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the group's leader (`ray start --block` then stops its node in ~2 s; signalling the whole
+    group instead made it wait 30 s for processes already gone), then SIGKILL what is left of the group."""
+    try:
+        process.terminate()
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _free_port() -> int:
@@ -71,3 +102,40 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+PAPER_TABLES = [n for n in TABLES if n != "quickstart"]
+
+
+def _stage_folders(out):
+    """Finished stage artifacts (<kind>-<key>-<code>; work folders and locks have a dot in their names)."""
+    root = out / "cache" / "stages"
+    return {p.name for p in root.iterdir() if p.is_dir() and "." not in p.name} if root.is_dir() else set()
+
+
+def _check(result, what):
+    assert result.returncode == 0, f"{what}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def smoke(data_root, shared_out, ray_address):
+    """Every registered table at smoke, in three runs sharing one --out (and so one tensor cache and one
+    stage cache), then one report of them all; tests/test_run.py and tests/test_determinism.py read it:
+
+    1. `run quickstart --seeds 1` on a new local Ray of its own: the path `make run` takes.
+    2. `run quickstart --seeds 2 --resume`: the finished seed-0 experiment is not restored; seed 1 runs.
+    3. `run <every paper table> --seeds 1` on the session's Ray head (`--address`), with a relative
+       --out as a user types it (trials run in other working directories).
+    """
+    common = ("--profile", "smoke", "--data-root", data_root)
+    first = _check(gansweep("run", "quickstart", *common, "--seeds", 1, "--out", shared_out), "quickstart seed 0")
+    second = _check(gansweep("run", "quickstart", *common, "--seeds", 2, "--resume", "--out", shared_out,
+                             "--address", ray_address), "quickstart --seeds 2 --resume")
+    before = _stage_folders(shared_out)
+    third = _check(gansweep("run", *PAPER_TABLES, *common, "--seeds", 1, "--out", shared_out.name,
+                            "--address", ray_address, cwd=shared_out.parent), "paper tables")
+    report = _check(gansweep("report", *TABLES, "--out", shared_out), "report")
+    return {"runs": (first, second, third), "report": report, "stages_before": before,
+            "stages_after": _stage_folders(shared_out), "results": pd.read_parquet(shared_out / "results.parquet"),
+            "out": shared_out}

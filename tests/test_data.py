@@ -82,3 +82,99 @@ def test_offline_sources_decode_once_into_the_tensor_cache(name, train, test, sh
     mtime = path.stat().st_mtime_ns
     assert tensor_cache(name, data_root, shared_out / "cache" / "data") == path
     assert path.stat().st_mtime_ns == mtime  # read again, not decoded again
+
+
+# ---------------------------------------------------------------------------------------------
+# Image folders: stray files, corrupt images, the tensor cache
+# ---------------------------------------------------------------------------------------------
+
+def _folder(root, corrupt: bool = False, strays: bool = False):
+    from PIL import Image
+
+    for c, cls in enumerate(("cat", "dog")):
+        (root / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(np.full((32, 32, 3), 50 * c + 10 * i, np.uint8)).save(root / cls / f"{i}.png")
+    if corrupt:
+        (root / "dog" / "5.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing
+    if strays:
+        (root / "cat" / "README.txt").write_text("where these came from")
+        (root / "dog" / "Thumbs.db").write_bytes(b"\0" * 64)
+        (root / "dog" / ".DS_Store").write_bytes(b"\0" * 64)
+    return root
+
+
+def _stderr_lines(capsys) -> list[str]:
+    return capsys.readouterr().err.strip().splitlines()
+
+
+def test_stray_files_are_skipped_with_one_warning(tmp_path, capsys):
+    folder = _folder(tmp_path / "pets", strays=True)
+    images = load_images(tensor_cache(f"imagefolder:{folder}", tmp_path, tmp_path / "cache"))
+    assert len(images.train_y) + len(images.test_y) == 10 and images.classes == ("cat", "dog")
+    lines = _stderr_lines(capsys)
+    assert len(lines) == 1 and "skipped 3 files that are not images" in lines[0], lines
+
+
+def test_a_corrupt_image_stops_unless_skipped_and_the_cache_says_so(tmp_path, capsys):
+    from harness.data import DataError
+
+    folder, cache = _folder(tmp_path / "pets", corrupt=True), tmp_path / "cache"
+    name = f"imagefolder:{folder}"
+    with pytest.raises(DataError, match=f"corrupt image: {folder}/dog/5.png does not decode"):
+        tensor_cache(name, tmp_path, cache, skip_bad_images=False)
+    assert not cache.exists()
+    skipped = tensor_cache(name, tmp_path, cache, skip_bad_images=True)
+    assert skipped.name.endswith("-skipbad.pt")  # other content, other file
+    lines = _stderr_lines(capsys)
+    assert len(lines) == 1 and "skipped 1 corrupt images" in lines[0] and "5.png" in lines[0], lines
+    images = load_images(skipped)
+    assert len(images.train_y) + len(images.test_y) == 10
+    with pytest.raises(DataError, match="corrupt image"):  # a run without the flag still stops
+        tensor_cache(name, tmp_path, cache, skip_bad_images=False)
+    assert tensor_cache(name, tmp_path, cache) == skipped  # the default takes what the pre-flight decoded
+
+
+def test_skip_bad_images_keeps_the_cache_file_of_a_clean_folder(tmp_path, capsys):
+    folder = _folder(tmp_path / "pets")
+    name = f"imagefolder:{folder}"
+    strict = tensor_cache(name, tmp_path, tmp_path / "cache", skip_bad_images=False)
+    mtime = strict.stat().st_mtime_ns
+    assert tensor_cache(name, tmp_path, tmp_path / "cache", skip_bad_images=True) == strict
+    assert strict.stat().st_mtime_ns == mtime and not capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "cache").glob("*.pt")] == [strict.name]
+
+
+def test_a_truncated_tensor_cache_is_decoded_again_with_a_warning(tmp_path, capsys):
+    folder = _folder(tmp_path / "pets")
+    name, cache = f"imagefolder:{folder}", tmp_path / "cache"
+    path = tensor_cache(name, tmp_path, cache)
+    whole = path.read_bytes()
+    expected = load_images(path)
+    path.write_bytes(whole[:len(whole) // 2])  # as a full disk or a killed copy leaves it
+    with pytest.raises(Exception):
+        load_images(path)
+    assert tensor_cache(name, tmp_path, cache) == path
+    lines = _stderr_lines(capsys)
+    assert len(lines) == 1 and f"tensor cache {path} does not load" in lines[0], lines
+    again = load_images(path)
+    assert torch.equal(again.train_x, expected.train_x) and torch.equal(again.test_y, expected.test_y)
+
+
+def test_a_truncated_idx_file_is_named(tmp_path, data_root):
+    """torchvision's reader fails on a cut IDX file with a bare AssertionError; ours names the file,
+    including the test files torchvision reads only when decoding."""
+    from harness.data import DataError, available
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (data_root / "FashionMNIST" / "raw").iterdir():
+        (raw / f.name).symlink_to(f)
+    assert available("fashion_mnist", tmp_path)  # the intact files are accepted
+    cut = raw / "t10k-labels-idx1-ubyte"
+    data = cut.read_bytes()
+    cut.unlink()
+    cut.write_bytes(data[:-1])
+    with pytest.raises(DataError, match=f"{cut} is truncated: its header promises 10008 bytes, the file has 10007"):
+        tensor_cache("fashion_mnist", tmp_path, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from trainables.gan_distillation import TripletSampler, hard_easy_split, triplet_loss
+from trainables.gan_distillation import TripletSampler, diversity, hard_easy_split, triplet_loss
 
 
 def test_hard_easy_split_by_correctness_and_confidence():
@@ -46,3 +46,13 @@ def test_triplet_sampler_draws_same_class_hard_and_easy_and_masks_classes_withou
     to_index = lambda img: int(round((img[0, 0, 0].item() + 1) * 127.5))  # back from [-1, 1]
     assert all(to_index(pos[i]) == 0 for i in range(2))      # the only hard sample of class 0
     assert all(to_index(neg[i]) in (1, 2) for i in range(2))  # an easy sample of class 0
+
+
+def test_diversity_is_the_mean_pairwise_distance_per_class():
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 8.0],   # class 0: distances 5, 8, 5
+                      [1.0, 1.0], [1.0, 1.0],               # class 1: identical images (collapse)
+                      [2.0, 2.0]])                          # class 2: one image, no pair
+    y = torch.tensor([0, 0, 0, 1, 1, 2])
+    d = diversity(x, y, num_classes=4)
+    assert torch.allclose(d[:2], torch.tensor([6.0, 0.0])) and d[2:].isnan().all()
+    assert diversity(x, y, num_classes=4, per_class=2)[0] == 5.0  # the first two images of the class

@@ -4,9 +4,11 @@ Inception metrics that are recorded as missing (never faked, never downloaded) w
 from __future__ import annotations
 
 import math
+import random
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -17,10 +19,14 @@ from harness import fidelity
 from harness.fidelity import (
     INCEPTION_WEIGHTS_FILE,
     REPORT_NAMES,
+    balanced_sample,
     classifier_fid,
     data_hash,
+    eval_mode,
     inception_metrics,
     inception_weights,
+    isolated_rng,
+    measurement_rng,
     weights_hash,
 )
 from harness.models import build_classifier
@@ -64,11 +70,72 @@ def test_classifier_fid_self_zero_cross_positive_symmetric(lenet):
     assert classifier_fid(lenet, real, images(N, 1, 28, seed=2)) < cross
 
 
-def test_classifier_fid_leaves_the_classifier_as_it_was(lenet):
-    lenet.train()
-    classifier_fid(lenet, images(20, 1, 28), images(20, 1, 28, low=100))
-    assert lenet.training
-    assert all(p.requires_grad for p in lenet.parameters())  # torch-fidelity freezes the extractor it builds
+def global_rng_states() -> tuple:
+    return torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+
+
+def same_rng_states(a: tuple, b: tuple) -> bool:
+    return torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+def test_classifier_fid_leaves_the_classifier_and_the_global_rngs_as_they_were():
+    """Measuring must not change anything training reads (issue 7, item 8)."""
+    torch.manual_seed(0)
+    alexnet = build_classifier("alexnet", 1, 28, 10)  # dropout and BatchNorm: both would notice train mode
+    alexnet.train()
+    alexnet.body[0].eval()  # a submodule someone froze in eval mode stays so
+    weights = {k: v.clone() for k, v in alexnet.state_dict().items()}
+    before = global_rng_states()
+    classifier_fid(alexnet, images(20, 1, 28), images(20, 1, 28, low=100))
+    assert same_rng_states(before, global_rng_states())  # torch-fidelity's DataLoader drew from torch's RNG
+    assert alexnet.training and not alexnet.body[0].training
+    assert all(p.requires_grad for p in alexnet.parameters())  # torch-fidelity freezes the extractor it builds
+    assert all(torch.equal(v, weights[k]) for k, v in alexnet.state_dict().items())  # BN statistics too
+
+
+def test_isolated_rng_restores_every_global_rng():
+    before = global_rng_states()
+    with isolated_rng():
+        torch.rand(3), np.random.rand(3), random.random()
+        list(torch.utils.data.DataLoader(range(4)))  # draws its base seed from torch's global RNG
+    assert same_rng_states(before, global_rng_states())
+    list(torch.utils.data.DataLoader(range(4)))
+    assert not same_rng_states(before, global_rng_states())  # (what it guards against)
+
+
+def test_eval_mode_restores_each_submodule():
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout())
+    net[1].eval()
+    with eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert [m.training for m in net.modules()] == [True, True, False, True]
+
+
+def test_measurement_rng_depends_on_seed_epoch_and_purpose_only():
+    draw = lambda *key: torch.randn(4, generator=measurement_rng(*key))
+    assert torch.equal(draw(0, 3, "fid"), draw(0, 3, "fid"))
+    assert not torch.equal(draw(0, 3, "fid"), draw(1, 3, "fid"))
+    assert not torch.equal(draw(0, 3, "fid"), draw(0, 4, "fid"))
+    assert not torch.equal(draw(0, 3, "fid"), draw(0, 3, "grid"))
+
+
+def test_balanced_sample_is_seeded_and_class_balanced():
+    y = torch.arange(10).repeat_interleave(100)  # sorted by class, as the JPEG CIFAR-10 is stored
+    idx = balanced_sample(y, 205, torch.Generator().manual_seed(0))
+    assert len(idx) == len(idx.unique()) == 205 and torch.equal(idx, idx.sort().values)
+    counts = torch.bincount(y[idx], minlength=10)
+    assert counts.min() == 20 and counts.max() == 21 and counts.sum() == 205
+    assert torch.equal(idx, balanced_sample(y, 205, torch.Generator().manual_seed(0)))
+    assert not torch.equal(idx, balanced_sample(y, 205, torch.Generator().manual_seed(1)))
+    first_of_each_class = torch.cat([torch.arange(20) + 100 * c for c in range(10)])
+    assert not torch.equal(balanced_sample(y, 200, torch.Generator().manual_seed(0)), first_of_each_class)
+    # a short class gives what it has and the others fill in
+    short = torch.cat([torch.zeros(3, dtype=torch.long), torch.ones(50, dtype=torch.long)])
+    counts = torch.bincount(short[balanced_sample(short, 20, torch.Generator().manual_seed(0))])
+    assert counts.tolist() == [3, 17]
+    assert len(balanced_sample(short, len(short), torch.Generator())) == len(short)
+    with pytest.raises(ValueError):
+        balanced_sample(short, len(short) + 1, torch.Generator())
 
 
 def test_classifier_fid_cache_is_keyed_by_weights_and_data(lenet, tmp_path):

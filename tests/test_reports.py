@@ -53,3 +53,22 @@ def test_substituted_dataset_is_labelled():
     row = {"table": table.name, "cell": table.cells[0].name, "dataset": "fashion_mnist",
            "dataset_label": "fashion_mnist", "profile": "smoke", "seed": 0, "status": "ok", table.metric: 80.0}
     assert "substituted for the paper's cifar10" in to_markdown(table, summarize(table, pd.DataFrame([row])))
+
+
+def test_overridden_runs_are_shown_apart_never_pooled_into_the_papers_cell():
+    """A cell run with a config changed by hand (overrides) is its own labelled block; an earlier run of
+    another identity for the same cell and seed is superseded, counted once, and the report says so."""
+    table = TABLES["pennisi2021.table3"]
+    base = next(c for c in table.cells if c.method == "baseline")
+    row = {"table": table.name, "cell": base.name, "dataset": "cifar10", "dataset_label": "cifar10 (jpeg q75)",
+           "profile": "mini", "seed": 0, "status": "ok", "overrides": "{}", table.metric: 70.0}
+    rows = [{**row, table.metric: 10.0, "identity": "old"}, {**row, "identity": "new"},
+            {**row, "identity": "lr", "overrides": '{"lr": 0.1}', table.metric: 40.0}]
+    summary = summarize(table, pd.DataFrame(rows))
+    plain = summary[(summary["overrides"] == "{}") & (summary["row"] == "Baseline")].iloc[0]
+    changed = summary[(summary["overrides"] != "{}") & (summary["row"] == "Baseline")].iloc[0]
+    assert plain["n"] == 1 and plain["mean"] == 70.0 and plain["superseded"] == 1
+    assert changed["n"] == 1 and changed["mean"] == 40.0 and changed["superseded"] == 0
+    text = to_markdown(table, summary)
+    assert "overridden, not the paper's cells: lr=0.1" in text
+    assert "1 earlier run(s) of these cells and seeds with another identity" in text

@@ -1,6 +1,7 @@
-"""End to end through real Ray on real data: every registered table at the smoke profile, the
-results table and the reports; a trial killed mid-run that resumes to the same numbers; and a run
-stopped with Ctrl-C that keeps its finished trials and finishes the rest with --resume."""
+"""End to end through real Ray on real data: every registered table at the smoke profile (one shared run,
+its assertions parametrised over the table registry), the results table and the reports; a trial killed
+mid-run that resumes to the same numbers; a diverging trial; and runs stopped by Ctrl-C or a killed driver
+that keep their finished trials and finish the rest with --resume, also when the plan changed."""
 
 from __future__ import annotations
 
@@ -15,60 +16,59 @@ import time
 import pandas as pd
 import pytest
 
+from harness import launch
 from harness import metrics as M
-from search_spaces import TABLES
-from tests.conftest import REPO, gansweep
+from search_spaces import TABLES, plan
+from tests.conftest import PAPER_TABLES, REPO, _check, gansweep
 
-def _stage_folders(out):
-    """Finished stage artifacts (<kind>-<key>; work folders and locks have a dot in their names)."""
-    root = out / "cache" / "stages"
-    return {p.name for p in root.iterdir() if p.is_dir() and "." not in p.name} if root.is_dir() else set()
+SEEDS = {name: 2 if name == "quickstart" else 1 for name in TABLES}  # a std for one table; one seed elsewhere
+
+
+def test_resume_runs_the_planned_seeds_the_first_run_did_not(smoke):
+    first, second, _ = smoke["runs"]
+    quick = smoke["results"].query("table == 'quickstart'")
+    assert "6 of 12 trials are already in" in second.stdout, second.stdout[-2000:]
+    assert "no interrupted experiment of this plan" in second.stdout  # seed 0's experiment had finished
+    assert sorted(quick["seed"]) == [0] * 6 + [1] * 6
+    assert quick["experiment"].nunique() == 2  # one experiment per run: seed 1 was not run again as seed 0
 
 
 @pytest.mark.parametrize("table_name", list(TABLES))
-def test_table_runs_at_smoke(table_name, data_root, shared_out, ray_address):
-    table = TABLES[table_name]
-    SEEDS = 2 if table_name == "quickstart" else 1  # a std for one table; one seed keeps the rest fast
-    stages_before = _stage_folders(shared_out)
-    # a relative --out, as a user types it (trials run in other working directories)
-    run = gansweep("run", table_name, "--profile", "smoke", "--seeds", SEEDS, "--data-root", data_root,
-                   "--out", shared_out.name, "--address", ray_address, cwd=shared_out.parent)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-
-    df = pd.read_parquet(shared_out / "results.parquet")
-    rows = df[df["table"] == table_name]
-    assert len(rows) == len(table.cells) * SEEDS
+def test_table_runs_at_smoke(table_name, smoke):
+    table, out, n = TABLES[table_name], smoke["out"], SEEDS[table_name]
+    rows = smoke["results"].query("table == @table_name")
+    assert len(rows) == len(table.cells) * n
     assert set(rows["status"]) == {"ok"}, rows[["cell", "status", "error"]]
-    assert sorted(rows["seed"].unique()) == list(range(SEEDS))
+    assert sorted(rows["seed"].unique()) == list(range(n))
     for metric in (M.TEST_ACC_AT_BEST_VAL_ACC, M.TEST_ACC_AT_BEST_VAL_LOSS, M.BEST_VAL_ACC):
         assert rows[metric].between(0, 100).all(), rows[metric]
     if table_name == "quickstart":  # LeNet learns Fashion-MNIST within the smoke budget: beat chance (10%)
         assert rows[M.TEST_ACC_AT_BEST_VAL_ACC].mean() > 30
     assert (rows[M.WALL_S] > 0).all() and (rows[M.IMAGES_SEEN] > 0).all() and (rows[M.OPT_STEPS] > 0).all()
     assert set(rows[M.DEVICE]) == {"cpu"}
-    for column in ("config_hash", "split_hash", "git_revision", "versions", "dataset_label", "fraction", "model"):
+    for column in ("identity", "config_hash", "code_version", "data_fingerprint", "split_hash", "git_revision",
+                   "versions", "dataset_label", "fraction", "model"):
         assert rows[column].notna().all(), column
+    assert (rows["overrides"] == "{}").all()  # the paper's cells, as the table defines them
     assert "torch" in json.loads(rows["versions"].iloc[0])
     for split_hash, fraction in zip(rows["split_hash"], rows["fraction"]):
-        manifest = json.loads((shared_out / "splits" / f"{split_hash}.json").read_text())
+        manifest = json.loads((out / "splits" / f"{split_hash}.json").read_text())
         assert manifest["hash"] == split_hash and manifest["fraction"] == fraction
-    assert rows["config_hash"].nunique() == len(rows)  # one config per cell and seed
-    # Concurrent trials (2 at a time) that share a stage compute it once: every stage this run
-    # computed is one new folder in the cache.
-    ran = rows[rows["reused_from"].isna()]
-    new_stages = _stage_folders(shared_out) - stages_before
-    assert int(ran[M.STAGES_COMPUTED].sum()) == len(new_stages), (ran[M.STAGES_COMPUTED].tolist(), new_stages)
+    assert rows["identity"].nunique() == len(rows)  # one identity per cell and seed
+    # every metric the trainable reported reached results.parquet, not only a whitelist
+    distilled = rows[(rows["method"] == "gan_distillation") & rows["config"].str.contains('"fake_source": "generator"')]
+    if len(distilled):  # (Table 5's one-image-per-class cell trains no GAN in stage 3: no GAN losses)
+        assert distilled[[M.DIST_LOSS, M.G_LOSS, M.D_LOSS]].notna().all().all()
 
-    report = gansweep("report", table_name, "--out", shared_out)
-    assert report.returncode == 0, report.stderr
-    folder = shared_out / "reports" / table_name
+    folder = out / "reports" / table_name
     for name in ("report.md", "report.html", "report.tex", "cells.csv"):
         assert (folder / name).stat().st_size > 0, name
     cells = pd.read_csv(folder / "cells.csv")
-    assert len(cells) == len(table.cells) and (cells["n"] == SEEDS).all()
+    assert len(cells) == len(table.cells) and (cells["n"] == n).all()
+    text = (folder / "report.md").read_text()
     for cell in table.cells:  # the report shows each cell's mean over seeds
         mean = rows[rows["cell"] == cell.name][table.metric].mean()
-        assert f"{mean:.2f}" in report.stdout
+        assert f"{mean:.2f}" in text
         paper = cells[(cells["row"] == cell.row) & (cells["col"] == cell.col)]["paper"].iloc[0]
         assert (cell.paper is None and math.isnan(paper)) or paper == pytest.approx(cell.paper)
     assert "\\toprule" in (folder / "report.tex").read_text()
@@ -77,26 +77,40 @@ def test_table_runs_at_smoke(table_name, data_root, shared_out, ray_address):
         assert pngs and all(p.stat().st_size > 5000 for p in pngs), pngs
         assert all(p.name in (folder / "report.html").read_text() for p in pngs)
 
-    again = gansweep("run", table_name, "--profile", "smoke", "--seeds", SEEDS, "--data-root", data_root,
-                     "--out", shared_out, "--address", ray_address)
-    assert again.returncode == 0 and "already in" in again.stdout
-    assert len(pd.read_parquet(shared_out / "results.parquet").query("table == @table_name")) == len(rows)
+
+def test_shared_stages_are_computed_once_and_recurring_cells_run_once(smoke):
+    """Concurrent trials (2 at a time) sharing a stage compute it once: every stage the paper-table run
+    computed is one new folder in the cache; a cell recurring across tables ran once and was filed in each."""
+    paper = smoke["results"][smoke["results"]["table"].isin(PAPER_TABLES)]
+    ran = paper[paper["reused_from"].isna()]
+    new_stages = smoke["stages_after"] - smoke["stages_before"]
+    assert int(ran[M.STAGES_COMPUTED].sum()) == len(new_stages), (ran[M.STAGES_COMPUTED].tolist(), new_stages)
+    assert ran["identity"].is_unique and len(ran) < len(paper)  # AlexNet 20% recurs in Tables 1, 3, 4, 5
+    assert set(paper["identity"]) == set(ran["identity"])
+    assert f"stages: {int(ran[M.STAGES_COMPUTED].sum())} computed" in smoke["runs"][2].stdout
 
 
-def test_killed_trial_resumes_to_the_same_numbers(data_root, tmp_path, ray_address):
-    """A worker that dies after epoch 1 restarts from its checkpoint and ends where an
-    uninterrupted run with the same seed ends (CPU): the baseline, and GAN distillation (whose state
-    holds a classifier, a GAN with its EMA, three optimisers and the RNGs)."""
-    common = ("run", "quickstart", "--profile", "smoke", "--seeds", 1, "--data-root", data_root,
-              "--methods", "baseline,gan_distillation", "--address", ray_address)
-    clean = gansweep(*common, "--out", tmp_path / "clean")
-    crashed = gansweep(*common, "--out", tmp_path / "crashed", env={"GANSWEEP_CRASH_AFTER_EPOCH": "1"})
-    assert clean.returncode == 0, clean.stderr[-3000:]
-    assert crashed.returncode == 0, crashed.stderr[-3000:]
-    a = pd.read_parquet(tmp_path / "clean" / "results.parquet").set_index("cell").sort_index()
-    b = pd.read_parquet(tmp_path / "crashed" / "results.parquet").set_index("cell").sort_index()
-    assert (a[M.RESTARTS] == 0).all()
-    # each trial really died once and resumed; a baseline trial whose classifier stage a distillation
+def test_a_finished_plan_runs_nothing_again(smoke, data_root):
+    """The same command again: every trial is found by its identity; Ray is not even started."""
+    again = _check(gansweep("run", *PAPER_TABLES, "--profile", "smoke", "--seeds", 1, "--data-root", data_root,
+                            "--out", smoke["out"]), "again")
+    assert "already in" in again.stdout and "Tuner" not in again.stdout + again.stderr
+    after = pd.read_parquet(smoke["out"] / "results.parquet")
+    assert len(after) == len(smoke["results"])
+
+
+def test_killed_trial_resumes_to_the_same_numbers(data_root, tmp_path, ray_address, smoke, monkeypatch):
+    """A worker that dies after epoch 1 restarts from its checkpoint and ends where the uninterrupted
+    smoke run of the same identity ended (CPU): the baseline, and GAN distillation (whose state holds a
+    classifier, a GAN with its EMA, three optimisers and the RNGs)."""
+    trials = [t for t in plan(["quickstart"], "smoke", seeds=1, methods=["baseline", "gan_distillation"])
+              if t.cell.col == "lenet"]
+    monkeypatch.setenv("GANSWEEP_CRASH_AFTER_EPOCH", "1")  # forwarded to the workers by start_ray
+    b = launch.run(trials, ["quickstart"], "smoke", data_root, tmp_path, launch.Resources(address=ray_address),
+                   verbose=0).set_index("identity").sort_index()
+    a = smoke["results"].set_index("identity").loc[b.index]  # the same trials, from the uninterrupted run
+    assert len(b) == 2 and (a["table"] == "quickstart").all() and (a[M.RESTARTS] == 0).all()
+    # each trial really died once and resumed; a baseline trial whose classifier stage the distillation
     # trial computed first (in its own folder checkpoints) reports that stored run instead
     reused = (b["method"] == "baseline") & (b[M.STAGES_REUSED] == 1)
     assert ((b[M.RESTARTS] == 1) | reused).all(), b[[M.RESTARTS, M.STAGES_REUSED]]
@@ -109,9 +123,6 @@ def test_diverging_trial_is_marked_and_the_grid_goes_on(data_root, tmp_path, ray
     """A trial whose loss becomes non-finite stops early with status 'diverged'; its neighbour finishes."""
     import dataclasses
 
-    from harness import launch
-    from search_spaces import plan
-
     trials = plan(["quickstart"], "smoke", seeds=1, methods=["baseline"])
     assert [t.cell.col for t in trials] == ["lenet", "lenet_half"]
     # Adam at lr 1e9 moves every weight by ~1e9 per step: the logits overflow within a few steps.
@@ -122,32 +133,93 @@ def test_diverging_trial_is_marked_and_the_grid_goes_on(data_root, tmp_path, ray
     assert status == {"lenet": "diverged", "lenet_half": "ok"}, rows[["model", "status", "error"]]
     diverged = rows[rows["model"] == "lenet"].iloc[0]
     assert diverged[M.DIVERGED] == 1 and diverged[M.DONE_EPOCHS] == 1
+    assert json.loads(diverged["overrides"]) == {"lr": 1e9}  # a config changed by hand is labelled as such
 
 
-def test_interrupted_run_keeps_finished_trials_and_resumes(data_root, tmp_path, ray_address):
-    """Ctrl-C mid-grid: exit 130 with one line naming --resume; results.parquet holds only trials that
-    finished (none cut mid-run posing as final); --resume runs the rest, each trial filed once."""
-    out = tmp_path / "out"
-    args = ["run", "quickstart", "--profile", "smoke", "--seeds", "3", "--methods", "baseline",
-            "--data-root", str(data_root), "--out", str(out), "--address", ray_address]
-    driver = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=REPO, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
-    deadline, reported = time.time() + 300, []
-    while time.time() < deadline and driver.poll() is None and not reported:  # Ctrl-C once a trial reported
-        reported = [p for p in (out / "tune").glob("*/*/result.json") if p.stat().st_size > 0]
+def _start(args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=REPO, start_new_session=True,
+                            text=True, **popen)
+
+
+def _progress(out) -> dict[tuple[str, int], list[dict]]:
+    """(cell, seed) -> the reports in its Tune result.json so far."""
+    found = {}
+    for path in (out / "tune").glob("*/*/result.json"):
+        try:
+            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except ValueError:  # a line being written
+            continue
+        if lines:
+            t = lines[0]["config"]["trial"]
+            found[(t["cell"], t["config"]["seed"])] = lines
+    return found
+
+
+def _between_epochs(out) -> tuple | None:
+    """A trial past its epoch-1 checkpoint (of 2, at smoke), once a trial has finished: with 2 trials at a
+    time, a third trial has started only when one of the first two returned."""
+    progress = _progress(out)
+    if len(progress) < 3:
+        return None
+    return next((key for key, r in progress.items() if r[-1]["training_iteration"] == 1), None)
+
+
+def _wait_for(condition, driver, what, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline and driver.poll() is None and not condition():
         time.sleep(0.2)
-    assert reported and driver.poll() is None, "the run ended before any trial reported"
-    os.killpg(driver.pid, signal.SIGINT)
-    _, stderr = driver.communicate(timeout=300)
-    assert driver.returncode == 130, stderr[-3000:]
-    assert stderr.strip().splitlines()[-1].startswith("gansweep: interrupted:") and "--resume" in stderr
-    before = pd.read_parquet(out / "results.parquet") if (out / "results.parquet").exists() else pd.DataFrame()
-    assert len(before) < 6 and (before.get("status", pd.Series(dtype=str)) == "ok").all()
-    assert (before.get(M.DONE_EPOCHS, pd.Series(dtype=float)) == 2).all()  # smoke: 2 epochs, all of them
+    assert condition() and driver.poll() is None, f"the run ended before {what}"
 
-    resumed = gansweep(*args, "--resume")
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigkill"])
+def test_stopped_run_keeps_finished_trials_and_resumes_a_changed_plan(stop, data_root, tmp_path, ray_address):
+    """Stopped once a trial has finished (Ctrl-C: exit 130 naming --resume, only finished trials filed;
+    SIGKILL of the driver: nothing filed by it), then `--resume` with one more seed: the interrupted
+    experiment is restored (its trials are in the new plan), unfinished trials continue from their
+    checkpoints, finished ones are not run again, the new seed runs, each trial is filed once, and
+    Tune's plan file says the experiment ended. A plan on another dataset does not restore it."""
+    out = tmp_path / "out"
+    args = ["run", "quickstart", "--profile", "smoke", "--methods", "baseline", "--data-root", data_root,
+            "--out", out, "--address", ray_address]
+    # 2 s after each of a trial's reports: room to stop the driver while a trial is past its epoch-1
+    # checkpoint and another is finished; Tune saves the experiment's state every second here
+    driver = _start([*args, "--seeds", 2], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    env={**os.environ, "PYTHONPATH": str(REPO), "GANSWEEP_EPOCH_DELAY_S": "2",
+                         "TUNE_GLOBAL_CHECKPOINT_S": "1"})
+    _wait_for(lambda: _between_epochs(out), driver, "a trial finished and another was between epochs")
+    cut = _between_epochs(out)
+    time.sleep(1.2)  # past the next save of the experiment's state
+    os.killpg(driver.pid, signal.SIGINT if stop == "ctrl-c" else signal.SIGKILL)
+    _, stderr = driver.communicate(timeout=300)
+    experiment = next((out / "tune").iterdir())
+    before = pd.read_parquet(out / "results.parquet") if (out / "results.parquet").exists() else pd.DataFrame()
+    if stop == "ctrl-c":
+        assert driver.returncode == 130, stderr[-3000:]
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("gansweep: interrupted:") and "--resume" in last and "not done" in last
+        assert 1 <= len(before) < 4 and (before["status"] == "ok").all() and (before[M.DONE_EPOCHS] == 2).all()
+    else:
+        assert driver.returncode == -signal.SIGKILL and before.empty
+    assert not json.loads((experiment / launch.PLAN_FILE).read_text())["complete"]
+
+    # another dataset is another plan: the experiment is not restored for it
+    other = launch.identify(plan(["quickstart"], "smoke", seeds=2, methods=["baseline"], dataset="cifar10"),
+                            {"cifar10": {"fingerprint": "cifar10-content"}})  # (not decoded: 20 s saved)
+    assert launch.resumable_experiment(out / "tune", {t.identity for t in other}) is None
+
+    resumed = _check(gansweep(*args, "--seeds", 3, "--resume"), "resume")
+    assert f"resuming {experiment}" in resumed.stdout
+    assert "were not found" not in resumed.stdout + resumed.stderr  # no alarm for trials that had not started
     after = pd.read_parquet(out / "results.parquet")
     assert len(after) == 6 and (after["status"] == "ok").all() and (after[M.DONE_EPOCHS] == 2).all()
     assert not after.duplicated(["cell", "seed"]).any()
+    assert set(after.query("seed < 2")["experiment"]) == {experiment.name}  # restored, not run again anew
+    if not before.empty:  # the trials filed before the stop kept their rows and did not run again
+        kept = after.set_index("identity").loc[before["identity"]]
+        assert (kept["recorded_at"] == before.set_index("identity")["recorded_at"]).all()
+    # the trial stopped between its epochs continued from its epoch-1 checkpoint: it reported epoch 2 only
+    resumed_trial = after.set_index(["cell", "seed"]).loc[cut]
+    assert resumed_trial[M.RESTARTS] == 1, resumed_trial
+    reports = _progress(out)[cut]
+    assert [r["training_iteration"] for r in reports] == [1, 2] and reports[-1][M.EPOCH] == 2
+    assert json.loads((experiment / launch.PLAN_FILE).read_text())["complete"]

@@ -1,4 +1,5 @@
-"""The stage cache: computed once under concurrency, verified by checksum, recomputed when corrupt."""
+"""The stage cache: computed once under concurrency (waiting trials say so, and give up after their limit),
+verified by checksum, recomputed when corrupt, keyed by the code that computes it."""
 
 from __future__ import annotations
 
@@ -8,35 +9,100 @@ from pathlib import Path
 
 import pytest
 
-from harness.stages import stage, stage_key
+from harness.identity import code_version
+from harness.stages import StageStore, StageTimeout, stage, stage_key
+from harness.storage import file_lock
 
 
 def _slow_compute(log: Path):
     def compute(artifact: Path, work: Path) -> None:
         with open(log, "a") as f:
             f.write("computed\n")
-        time.sleep(1.0)  # long enough that the other process asks while this one computes
         (artifact / "weights.bin").write_bytes(b"\x01" * 1000)
     return compute
 
 
-def _worker(root: str, log: str, queue) -> None:
-    st = stage(Path(root), "toy", {"lr": 0.1}, ("input-a",), _slow_compute(Path(log)))
+def _waiting_compute(log: Path, waiting_logs: list[Path], others: int):
+    """Computes only once every other process has said it is waiting for this stage (so the test
+    proves they were blocked while it computed, with no sleep racing process start-up)."""
+    def compute(artifact: Path, work: Path) -> None:
+        deadline = time.time() + 120
+        while sum("waiting for stage" in p.read_text() for p in waiting_logs if p.exists()) < others:
+            assert time.time() < deadline, "the other trials never waited for the stage"
+            time.sleep(0.05)
+        _slow_compute(log)(artifact, work)
+    return compute
+
+
+def _worker(root: str, log: str, me: int, n: int, barrier, queue) -> None:
+    import contextlib
+    import io
+
+    logs = [Path(root) / f"stdout-{i}" for i in range(n)]
+    buffer = io.StringIO()
+
+    class Tee(io.TextIOBase):  # what the process prints, visible to the others as it is printed
+        def write(self, text):
+            buffer.write(text)
+            logs[me].write_text(buffer.getvalue())
+            return len(text)
+
+    barrier.wait()  # all four ask for the stage at once
+    with contextlib.redirect_stdout(Tee()):
+        st = stage(Path(root) / "stages", "toy", {"lr": 0.1}, ("input-a",),
+                   _waiting_compute(Path(log), [p for i, p in enumerate(logs) if i != me], n - 1))
     queue.put((str(st.folder), st.computed))
 
 
 def test_concurrent_processes_compute_a_stage_once(tmp_path):
+    n = 4
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(tmp_path), str(tmp_path / "log"), queue)) for _ in range(2)]
+    queue, barrier = ctx.Queue(), ctx.Barrier(n)
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path), str(tmp_path / "log"), i, n, barrier, queue))
+             for i in range(n)]
     for p in procs:
         p.start()
-    results = [queue.get(timeout=60) for _ in procs]
+    results = [queue.get(timeout=180) for _ in procs]
     for p in procs:
         p.join(timeout=60)
     assert (tmp_path / "log").read_text().count("computed") == 1
     assert len({folder for folder, _ in results}) == 1
-    assert sorted(computed for _, computed in results) == [False, True]
+    assert sorted(computed for _, computed in results) == [False] * (n - 1) + [True]
+    # the three that waited said what they waited for
+    said = [(tmp_path / f"stdout-{i}").read_text() for i in range(n) if (tmp_path / f"stdout-{i}").exists()]
+    assert sum("waiting for stage toy-" in text for text in said) == n - 1
+
+
+def test_a_trial_waiting_too_long_for_a_stage_gives_up_with_a_clear_error(tmp_path, capsys):
+    key_folder = tmp_path / f"toy-{stage_key('toy', {'lr': 0.1}, ())}-{code_version(__name__)}"
+    with file_lock(key_folder):  # another trial is computing it
+        with pytest.raises(StageTimeout, match="waiting for stage toy-"):
+            stage(StageStore(tmp_path, wait_timeout_s=0.3), "toy", {"lr": 0.1}, (), _slow_compute(tmp_path / "log"))
+    assert "waiting for stage toy-" in capsys.readouterr().out
+    assert not (tmp_path / "log").exists()
+
+
+def test_a_stage_computed_by_other_code_is_recomputed_or_reused_only_when_asked(tmp_path):
+    log = tmp_path / "log"
+    old = _slow_compute(log)
+    old.__module__ = "harness.gans"  # as if another version of the code had computed it
+    first = stage(tmp_path, "toy", {"lr": 0.1}, (), old)
+    assert first.computed and not first.stale
+    stale = stage(StageStore(tmp_path, reuse_stale=True), "toy", {"lr": 0.1}, (), _slow_compute(log))
+    assert not stale.computed and stale.stale and stale.folder == first.folder
+    assert log.read_text().count("computed") == 1
+    fresh = stage(tmp_path, "toy", {"lr": 0.1}, (), _slow_compute(log))
+    assert fresh.computed and not fresh.stale and fresh.folder != first.folder
+    assert log.read_text().count("computed") == 2
+
+
+def test_rerun_stages_recomputes_once_per_run(tmp_path):
+    log = tmp_path / "log"
+    stage(tmp_path, "toy", {"lr": 0.1}, (), _slow_compute(log))
+    again = StageStore(tmp_path, run="run-2", recompute=True)
+    assert stage(again, "toy", {"lr": 0.1}, (), _slow_compute(log)).computed
+    assert not stage(again, "toy", {"lr": 0.1}, (), _slow_compute(log)).computed  # once per run
+    assert log.read_text().count("computed") == 2
 
 
 def test_corrupt_artifact_is_recomputed_with_a_warning(tmp_path):

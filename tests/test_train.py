@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from harness.checkpoint import FolderCheckpointer
@@ -18,11 +19,16 @@ def test_sgd_with_milestones_trains_and_resumes(data_root, shared_out, tmp_path)
                            momentum=0.9, weight_decay=5e-4, milestones=(2,), gamma=0.1, batch_size=64, epochs=3,
                            crop_padding=2, max_eval_images=1000)
     data = cell_data(str(tensor_cache("fashion_mnist", data_root, shared_out / "cache" / "data")), cfg,
-                     torch.device("cpu"))
+                     torch.device("cpu"), fingerprint="fmnist-test")
     full = fit_classifier(cfg, data, torch.device("cpu"), FolderCheckpointer(tmp_path / "a"))
     assert [h["epoch"] for h in full["history"]] == [1, 2, 3]
     assert full["result"]["test_acc_at_best_val_acc"] > 50  # LeNet on 3,000 Fashion-MNIST images
     assert full["best"]["epoch"] == full["result"]["best_val_loss_epoch"]
+    # the schedule really decayed: lr 0.05 for epochs 1-2, then x0.1 after milestone 2
+    state = torch.load(tmp_path / "a" / "state.pt", weights_only=False)
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.005)
+    assert state["optimizer"]["param_groups"][0]["momentum"] == 0.9
+    assert state["optimizer"]["param_groups"][0]["weight_decay"] == 5e-4
 
     # stop after 2 epochs, then resume from the folder checkpoint: the same numbers as uninterrupted
     two = fit_classifier(dataclasses.replace(cfg, epochs=2), data, torch.device("cpu"), FolderCheckpointer(tmp_path / "b"))

@@ -18,6 +18,7 @@ from ray import tune
 
 from harness import metrics as M
 from harness.checkpoint import TuneCheckpointer
+from harness.stages import stage_counts
 from harness.train import ClassifierConfig, cell_data, classifier_stage
 from harness.trial import setup, stage_root
 from trainables import register_method
@@ -26,9 +27,9 @@ from trainables import register_method
 @register_method(ClassifierConfig)
 def baseline(params: dict) -> None:
     cfg, ctx, device = setup(params, ClassifierConfig)
-    data = cell_data(ctx.data_file, cfg, device)
+    data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
     stage, fitted = classifier_stage(cfg, data, device, stage_root(ctx),
                                      make_checkpointer=lambda work: TuneCheckpointer(
-                                         {M.STAGES_COMPUTED: 1, M.STAGES_REUSED: 0}))
+                                         {M.STAGES_COMPUTED: 1, M.STAGES_REUSED: 0, M.STAGES_STALE: 0}))
     if not stage.computed:  # trained earlier by another trial: report its stored final result
-        tune.report({**fitted["result"], M.STAGES_COMPUTED: 0, M.STAGES_REUSED: 1})
+        tune.report({**fitted["result"], **stage_counts([stage])})

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness import metrics as M
 from harness.checkpoint import TuneCheckpointer
 from harness.config import check
 from harness.gan_train import GANConfig, gan_stage
 from harness.gans import sample
+from harness.stages import stage_counts
 from harness.train import ClassifierConfig, cell_data, fit_classifier, mixed_batches
 from harness.trial import setup, stage_root
 from trainables import register_method
@@ -42,7 +42,7 @@ class GanAugmentationConfig(ClassifierConfig):
 @register_method(GanAugmentationConfig)
 def gan_augmentation(params: dict) -> None:
     cfg, ctx, device = setup(params, GanAugmentationConfig)
-    data = cell_data(ctx.data_file, cfg, device)
+    data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
 
     # ---- stage: the GAN pre-trained on the cell's real subset ----
     gan_st, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stage_root(ctx))
@@ -52,5 +52,4 @@ def gan_augmentation(params: dict) -> None:
     def make_batches(rng):
         return mixed_batches(data.train_x, data.train_y, cfg, cfg.p_r, lambda labels: sample(G, labels, rng), rng)
 
-    fit_classifier(cfg, data, device, TuneCheckpointer({M.STAGES_COMPUTED: int(gan_st.computed),
-                                                         M.STAGES_REUSED: int(not gan_st.computed)}), make_batches)
+    fit_classifier(cfg, data, device, TuneCheckpointer(stage_counts([gan_st])), make_batches)

@@ -29,6 +29,11 @@ Choices the paper leaves open (each a config field or stated here):
   same statistic on real images of that class ("diversity ratio"); collapse when the mean over
   classes falls below ``collapse_ratio`` (Pennisi: "generating the same images for different latent
   codes"). The first epoch below it is reported as ``collapse_epoch``.
+- Measuring is not training: FID, the diversity ratio, the Inception metrics and the figure data sample
+  from generators of their own, seeded from (seed, epoch) (``harness.fidelity.measurement_rng``), never
+  from the training generator or torch's global RNG, and leave every network in the mode it was in; so
+  ``fid_every`` and ``fid_images`` change no trained weight (tests/test_determinism.py). The Inception
+  reference set is a seeded class-balanced sample of the test set, not its first images.
 - Table 5's "non-collapsed images" ablation (``fake_source = "one_per_class"``): one image per class
   from the pre-trained (stage-2, not collapsed) generator, plus Gaussian noise of ``noise_std`` (in
   [-1, 1] units) per use; the GAN epochs are skipped since the classifier never samples G.
@@ -47,13 +52,14 @@ import torch.nn.functional as F
 
 from harness import metrics as M
 from harness.checkpoint import FolderCheckpointer, TuneCheckpointer, rng_states, seed_everything, set_rng_states
-from harness.config import check, config_hash
+from harness.config import check
 from harness.data import to_float
-from harness.fidelity import classifier_fid, inception_metrics
+from harness.fidelity import (REPORT_NAMES, balanced_sample, classifier_fid, eval_mode, inception_metrics,
+                              measurement_rng)
 from harness.gan_train import GANConfig, gan_epoch, gan_stage
 from harness.gans import sample
 from harness.models import build_classifier
-from harness.stages import stage
+from harness.stages import stage, stage_counts
 from harness.storage import atomic_write
 from harness.train import (NEW_COST, ClassifierConfig, add_cost, cell_data, classifier_epoch, classifier_stage,
                            final_metrics, make_optimizer, mixed_batches)
@@ -93,6 +99,11 @@ class GanDistillationConfig(ClassifierConfig):
         check(self.noise_std >= 0 and self.fid_every >= 0 and self.fid_images >= 2, "bad noise/FID settings")
         check(self.split_images >= 0, f"split_images {self.split_images} is negative")
         check(0 < self.collapse_ratio < 1, f"collapse_ratio {self.collapse_ratio} is outside (0, 1)")
+
+    @property
+    def planned_epochs(self) -> int:
+        """Stage 3 reports once per distillation epoch (stages 1 and 2 report nothing)."""
+        return self.distill_epochs
 
     def stage1(self) -> ClassifierConfig:
         """The pre-training config: exactly the baseline cell's, so both share one cached stage."""
@@ -168,8 +179,7 @@ def diversity(x: torch.Tensor, y: torch.Tensor, num_classes: int, per_class: int
         xc = x[y == c][:per_class]
         xc = (to_float(xc) if xc.dtype == torch.uint8 else xc).flatten(1).float()
         if len(xc) > 1:
-            d = torch.cdist(xc, xc)
-            out[c] = d.sum() / (len(xc) * (len(xc) - 1))
+            out[c] = torch.pdist(xc).mean()  # over the n (n - 1) / 2 distinct pairs
     return out
 
 
@@ -180,7 +190,7 @@ def diversity(x: torch.Tensor, y: torch.Tensor, num_classes: int, per_class: int
 @register_method(GanDistillationConfig)
 def gan_distillation(params: dict) -> None:
     cfg, ctx, device = setup(params, GanDistillationConfig)
-    data = cell_data(ctx.data_file, cfg, device)
+    data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
     stages_root = stage_root(ctx)
     K = data.num_classes
 
@@ -214,8 +224,7 @@ def gan_distillation(params: dict) -> None:
     # ---- stage 2: the pre-trained GAN (shared with gan_augmentation) ----
     st2, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stages_root)
     stages = [st1, st_split, st2]
-    counts = {M.STAGES_COMPUTED: sum(s.computed for s in stages),
-              M.STAGES_REUSED: sum(not s.computed for s in stages)}
+    counts = stage_counts(stages)
 
     # ---- stage 3: alternate one GAN epoch and one classifier epoch ----
     rng = seed_everything(cfg.seed)
@@ -224,7 +233,8 @@ def gan_distillation(params: dict) -> None:
     opt, sched = make_optimizer(cfg, model.parameters())
     proto_rng = torch.Generator().manual_seed(cfg.seed)
     prototypes = sample(gan.gan.generator, torch.arange(K, device=device), proto_rng)  # Table 5 ablation
-    before = sample(gan.gan.generator, balanced_labels(8 * K, K, device), torch.Generator().manual_seed(0))
+    # the grids before and after distillation show the same z and labels, image for image
+    before = sample(gan.gan.generator, balanced_labels(8 * K, K, device), measurement_rng(cfg.seed, 0, "grid"))
     real_fid = data.train_x[torch.randperm(len(data.train_y), generator=torch.Generator().manual_seed(0))[:cfg.fid_images]]
     real_div = diversity(data.train_x, data.train_y, K)
     ckpt = TuneCheckpointer(counts)
@@ -245,11 +255,15 @@ def gan_distillation(params: dict) -> None:
             f_pos, f_neg = model.features(positive), model.features(negative)
         return triplet_loss(model.features(fake), f_pos, f_neg, cfg.margin, valid)
 
-    def make_fake(labels: torch.Tensor) -> torch.Tensor:
+    def fake_images(labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Generated images of ``labels`` (G in eval mode, no gradient), random numbers from ``g``."""
         if cfg.fake_source == "one_per_class":
-            noise = torch.randn(len(labels), *data.shape, generator=rng).to(device) * cfg.noise_std
+            noise = torch.randn(len(labels), *data.shape, generator=g).to(device) * cfg.noise_std
             return (prototypes[labels] + noise).clamp(-1, 1)
-        return sample(G, labels, rng)
+        return sample(G, labels, g)
+
+    def make_fake(labels: torch.Tensor) -> torch.Tensor:  # the classifier's batches: the training stream
+        return fake_images(labels, rng)
 
     for epoch in range(start, cfg.distill_epochs + 1):
         t0 = time.perf_counter()
@@ -264,11 +278,10 @@ def gan_distillation(params: dict) -> None:
 
         measure = (cfg.fid_every and epoch % cfg.fid_every == 0) or epoch == cfg.distill_epochs
         fid = ratio = math.nan
-        if measure and not stats["diverged"]:
-            fake = torch.cat([make_fake(balanced_labels(min(512, cfg.fid_images - i), K, device))
-                              for i in range(0, cfg.fid_images, 512)])
-            fake_y = torch.cat([balanced_labels(min(512, cfg.fid_images - i), K, device)
-                                for i in range(0, cfg.fid_images, 512)])
+        if measure and not stats["diverged"]:  # NOTE: its own stream, so measuring leaves training as it is
+            g = measurement_rng(cfg.seed, epoch, "fid")
+            fake_y = balanced_labels(cfg.fid_images, K, device)
+            fake = torch.cat([fake_images(fake_y[i:i + 512], g) for i in range(0, cfg.fid_images, 512)])
             fid = classifier_fid(pretrained, real_fid, to_uint8(fake), cache_dir=Path(ctx.out) / "cache" / "fidelity")
             ratio = float(torch.nanmean(diversity(fake, fake_y, K) / real_div))
             if collapse_epoch is None and ratio < cfg.collapse_ratio:
@@ -282,8 +295,8 @@ def gan_distillation(params: dict) -> None:
                   M.HARD_FRACTION: float(hard.sum() / (hard | easy).sum()),
                   M.CLASSES_WITHOUT_TRIPLET: triplets.classes_without_triplet}
         if epoch == cfg.distill_epochs or diverged:
-            result.update(_inception(ctx, data, make_fake))
-            _save_figure_data(ctx, cfg, data, pretrained, model, hard, easy, before, make_fake, history)
+            result.update(_inception(ctx, cfg, data, fake_images, epoch))
+            _save_figure_data(ctx, cfg, data, pretrained, model, hard, easy, before, fake_images, epoch, history)
         ckpt.save(result, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                            "gan": gan.state_dict(), "rng": rng_states(rng), "history": history, "cost": cost,
                            "epoch": epoch, "collapse_epoch": collapse_epoch})
@@ -291,38 +304,45 @@ def gan_distillation(params: dict) -> None:
             return
 
 
-def _inception(ctx, data, make_fake) -> dict:
-    """FID, IS and KID with Inception weights when the run has them; else missing, with the reason."""
+def _inception(ctx, cfg, data, fake_images, epoch) -> dict:
+    """FID, IS and KID with Inception weights when the run has them; else missing, with the reason.
+
+    Real: a class-balanced sample of 2,000 test images (the same for every trial of a dataset, so values
+    compare across seeds); generated: 2,000 class-balanced images from the measurement stream."""
     from harness.fidelity import inception_weights
 
     weights = inception_weights(ctx.inception_weights)
     n = min(len(data.test_y), 2000)
-    fake = to_uint8(make_fake(balanced_labels(n, data.num_classes, data.test_y.device)))
-    m = inception_metrics(data.test_x[:n], fake, weights)
-    return {M.FID_INCEPTION: m["fid"], M.IS_MEAN: m["isc_mean"], M.KID_MEAN: m["kid_mean"],
-            M.METRIC_MISSING_REASON: m["missing_reason"]}
+    real = data.test_x[balanced_sample(data.test_y, n, torch.Generator().manual_seed(0))]
+    fake = to_uint8(fake_images(balanced_labels(n, data.num_classes, data.test_y.device),
+                                measurement_rng(cfg.seed, epoch, "inception")))
+    m = inception_metrics(real, fake, weights)
+    return {REPORT_NAMES[k]: v for k, v in m.items()}  # FID, IS and KID (means and stds), the missing reason
 
 
-def _save_figure_data(ctx, cfg, data, pretrained, model, hard, easy, before, make_fake, history) -> None:
+def _save_figure_data(ctx, cfg, data, pretrained, model, hard, easy, before, fake_images, epoch, history) -> None:
     """What Fig. 2-5 need, beside the results: features of easy, hard and generated samples (before
-    and after distillation), sample grids before and after, and the per-epoch curves."""
+    and after distillation), sample grids before and after (the same z and labels), and the per-epoch
+    curves. Generated images come from the measurement streams; the classifier is read in eval mode."""
     K, n = data.num_classes, min(500, cfg.max_eval_images or 500)  # smoke caps it
     g = torch.Generator().manual_seed(0)
     pick = lambda mask: torch.nonzero(mask).flatten()[torch.randperm(int(mask.sum()), generator=g)[:n].to(mask.device)]
     easy_i, hard_i = pick(easy), pick(hard)
     labels = balanced_labels(n, K, data.train_y.device)
-    with torch.no_grad():
-        generated = make_fake(labels)
+    # NOTE: eval mode: a diverged epoch leaves the classifier in train mode (BatchNorm would update)
+    with torch.no_grad(), eval_mode(model):
+        generated = fake_images(labels, measurement_rng(cfg.seed, epoch, "figure"))
         feats = {
             "easy_before": pretrained.features(to_float(data.train_x[easy_i])),
             "hard_before": pretrained.features(to_float(data.train_x[hard_i])),
             "easy_after": model.features(to_float(data.train_x[easy_i])),
             "generated_after": model.features(generated),
         }
+    after = fake_images(balanced_labels(8 * K, K, labels.device), measurement_rng(cfg.seed, 0, "grid"))
     payload = {"features": {k: v.cpu() for k, v in feats.items()},
                "labels": {"easy": data.train_y[easy_i].cpu(), "hard": data.train_y[hard_i].cpu(),
                           "generated": labels.cpu()},
-               "grid_before": to_uint8(before).cpu(), "grid_after": to_uint8(make_fake(balanced_labels(8 * K, K, labels.device))).cpu(),
+               "grid_before": to_uint8(before).cpu(), "grid_after": to_uint8(after).cpu(),
                "history": history, "collapse_ratio": cfg.collapse_ratio}
-    folder = Path(ctx.out) / "artifacts" / config_hash(cfg, "gan_distillation")
+    folder = Path(ctx.artifacts)  # <out>/artifacts/<identity>: the report finds it by the row's identity
     atomic_write(folder / ARTIFACT_FILE, lambda f: torch.save(payload, f))
