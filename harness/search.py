@@ -83,6 +83,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
             tuner = tune.Tuner(
                 trainable, param_space={"trial": params},
                 tune_config=tune.TuneConfig(search_alg=OptunaSearch(seed=seed), metric=space.metric, mode=space.mode,
+                                            reuse_actors=True,  # as in harness.launch: no torch import per trial
                                             scheduler=asha if scheduler == "asha" else None, num_samples=n_trials),
                 run_config=tune.RunConfig(
                     name=experiment.name, storage_path=str(folder), verbose=verbose,
