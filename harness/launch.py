@@ -95,11 +95,9 @@ def prepare_data(trials: list[Trial], data_root: Path, out: Path) -> dict[str, d
 
 def identify(trials: list[Trial], info: dict[str, dict]) -> list[Trial]:
     """The trials with their identities (method, config, data fingerprint, code version)."""
-    from trainables import METHODS
-
-    return [dataclasses.replace(t, identity=identity(
-        t.cell.method, to_dict(t.config), info[t.config.dataset]["fingerprint"],
-        code_version(METHODS[t.cell.method].__module__))) for t in trials]
+    return [dataclasses.replace(t, identity=identity(t.cell.method, to_dict(t.config),
+                                                     info[t.config.dataset]["fingerprint"], _code_of(t.cell.method)))
+            for t in trials]
 
 
 def experiment_prefix(table_names: list[str], profile: str) -> str:
@@ -176,7 +174,8 @@ def start_ray(resources: Resources, verbose: int) -> None:
 def _params(t: Trial, info: dict, out: Path, experiment: str, threads: int, inception_weights: str | None,
             policy: StagePolicy) -> dict:
     return {"method": t.cell.method, "table": t.table, "cell": t.cell.name, "profile": t.profile,
-            "config_hash": t.config_hash, "identity": t.identity, "overrides": json.dumps(overrides(t), sort_keys=True),
+            "config_hash": t.config_hash, "identity": t.identity, "code_version": _code_of(t.cell.method),
+            "overrides": json.dumps(overrides(t), sort_keys=True),
             "config": to_dict(t.config),
             "context": to_dict(TrialContext(
                 data_file=info[t.config.dataset]["file"], data_fingerprint=info[t.config.dataset]["fingerprint"],
@@ -229,8 +228,9 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
     info = prepare_data(trials, data_root, out)
     trials = identify(trials, info)
     tune_dir = out / "tune"
-    stored = {} if rerun else finished_rows(out)  # identity -> its latest finished row (any table)
-    filed = set() if rerun else {(r["table"], r["cell"], r["identity"]) for r in _all_finished(out)}
+    done_before = [] if rerun else finished_rows(out)
+    stored = {r["identity"]: r for r in done_before}  # identity -> its latest finished row (any table)
+    filed = {(r["table"], r["cell"], r["identity"]) for r in done_before}
     wanted = [t for t in trials if (t.table, t.cell.name, t.identity) not in filed]
     if len(wanted) < len(trials):
         print(f"{len(trials) - len(wanted)} of {len(trials)} trials are already in {out / 'results.parquet'}"
@@ -247,7 +247,7 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
 
     stamp = provenance()
     threads = max(1, math.floor(resources.cpus_per_trial))
-    rows, unfinished, experiments = [], [], []
+    rows, unfinished = [], []
     if restore_from or todo:
         start_ray(resources, verbose)
         try:
@@ -261,7 +261,6 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
                 # trials that had finished before the stop are filed already: keep their rows as they are
                 rows += [r for r in got if (r["table"], r["cell"], r["identity"]) not in filed]
                 unfinished += cut
-                experiments.append(restore_from)
                 if not cut:
                     _write_plan(restore_from, _read_plan(restore_from)["identities"], complete=True)
                 done = {r["identity"] for r in got if r["status"] in FINISHED}
@@ -329,15 +328,6 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
 
 def _label(t: Trial) -> str:
     return f"{t.table} / {t.cell.name} / seed {t.config.seed}"
-
-
-def _all_finished(out: Path) -> list[dict]:
-    from harness.results import read_results
-
-    df = read_results(out)
-    if df.empty:
-        return []
-    return df[df["status"].isin(FINISHED)].to_dict("records")
 
 
 def _reporter():
@@ -418,7 +408,7 @@ def result_row(t: dict, metrics: dict, error, path: str, experiment: str, datase
         if name not in TUNE_KEYS and name not in row and (value is None or isinstance(value, (int, float, str, bool))):
             row[name] = value
     row.update({"identity": t["identity"], "config_hash": t["config_hash"],
-                "code_version": t["identity"] and _code_of(t["method"]), "data_fingerprint": fingerprint,
+                "code_version": t["code_version"], "data_fingerprint": fingerprint,
                 "split_hash": split_hash or metrics.get(M.SPLIT_HASH), "experiment": experiment, "trial_path": path,
                 "reused_from": None, "config": json.dumps(cfg, sort_keys=True), **stamp})
     return row

@@ -66,14 +66,11 @@ def read_results(out: Path) -> pd.DataFrame:
 FINISHED = ("ok", "diverged")
 
 
-def finished_rows(out: Path) -> dict[str, dict]:
-    """identity -> the latest finished (ok or diverged) row of that identity, whatever its table: a
-    planned trial of the same identity is not run again, and is filed under its own table from it."""
+def finished_rows(out: Path) -> list[dict]:
+    """Every finished (ok or diverged) row, in the order filed: a planned trial whose identity is among
+    them is not run again, and is filed under its own table from the latest of them."""
     df = read_results(out)
-    if df.empty:
-        return {}
-    done = df[df["status"].isin(FINISHED)]
-    return {row["identity"]: row for row in done.to_dict("records")}
+    return [] if df.empty else df[df["status"].isin(FINISHED)].to_dict("records")
 
 
 def append_results(out: Path, rows: list[dict]) -> pd.DataFrame:

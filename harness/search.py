@@ -74,7 +74,8 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
                 raise ConfigError(f"{experiment} exists: add --resume to finish that search, or use another --out")
             space_config = {**to_dict(base), **{k: tune.uniform(lo, hi) for k, (lo, hi) in space.params.items()}}
             params = {"method": space.cell.method, "table": space.name, "cell": space.cell.name, "profile": profile,
-                      "config_hash": "", "identity": "", "overrides": "{}", "config": space_config,
+                      "config_hash": "", "identity": "", "code_version": "", "overrides": "{}",
+                      "config": space_config,
                       "context": to_dict(TrialContext(data_file=info[base.dataset]["file"],
                                                       data_fingerprint=info[base.dataset]["fingerprint"], out=str(out),
                                                       threads=max(1, math.floor(resources.cpus_per_trial)),
@@ -107,9 +108,11 @@ def trials_table(grid, space: SearchSpace, epochs: int, fingerprint: str) -> pd.
     """One row per Tune trial: its parameters, objective, status, identity and per-epoch objective values."""
     from trainables import METHODS
 
+    code = code_version(METHODS[space.cell.method].__module__)
     rows = []
     for result in grid:
         cfg = result.config["trial"]["config"]
+        config = _dataclass(cfg, space)
         metrics = result.metrics or {}
         history = result.metrics_dataframe
         curve = ({int(r["training_iteration"]): float(r[space.metric]) for _, r in history.iterrows()
@@ -120,9 +123,8 @@ def trials_table(grid, space: SearchSpace, epochs: int, fingerprint: str) -> pd.
         rows.append({"trial_id": metrics.get("trial_id"), "status": status,
                      **{k: cfg[k] for k in space.params}, "objective": metrics.get(space.metric),
                      M.TEST_ACC_AT_BEST_VAL_ACC: metrics.get(M.TEST_ACC_AT_BEST_VAL_ACC),
-                     M.DONE_EPOCHS: done, "curve": curve, "config_hash": config_hash(_dataclass(cfg, space), space.cell.method),
-                     "identity": identity(space.cell.method, to_dict(_dataclass(cfg, space)), fingerprint,
-                                          code_version(METHODS[space.cell.method].__module__)),
+                     M.DONE_EPOCHS: done, "curve": curve, "config_hash": config_hash(config, space.cell.method),
+                     "identity": identity(space.cell.method, to_dict(config), fingerprint, code),
                      "error": str(result.error).strip().splitlines()[-1][:300] if result.error else None})
     df = pd.DataFrame(rows)
     df["curve"] = df["curve"].map(json.dumps)  # {epoch: objective}, as JSON text (keys differ per trial)
