@@ -28,7 +28,7 @@ data-test: data
 	$(BIN)/gansweep data prepare cifar10 --root $(GANSWEEP_DATA)
 
 run: data
-	$(BIN)/gansweep run quickstart --profile mini --out $(OUT)
+	$(BIN)/gansweep run quickstart --profile converge --out $(OUT)
 	$(BIN)/gansweep report quickstart --out $(OUT)
 
 test: data-test

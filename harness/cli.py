@@ -44,7 +44,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _add_common_options(p: argparse.ArgumentParser) -> None:
     from harness.data import default_root
 
-    p.add_argument("--profile", default="mini", help="smoke | mini | paper (default: mini)")
+    p.add_argument("--profile", default="mini", help="smoke | mini | converge | paper (default: mini)")
     p.add_argument("--dataset", help="run on this dataset instead of the paper's (the report says so)")
     p.add_argument("--data-root", type=Path, default=None,
                    help=f"where datasets live (default: $GANSWEEP_DATA or {default_root()})")
@@ -59,7 +59,8 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad-images", action="store_true",
                    help="leave out image files that do not decode, with a warning (default: stop, naming the file)")
     p.add_argument("--resume", action="store_true", help="finish the last interrupted run (or search)")
-    p.add_argument("-v", "--verbose", action="count", default=1, help="more Ray output (-vv: trial logs)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="Ray's status tables instead of the one progress line (-vv: also the trials' logs)")
 
 
 def build_parser() -> Parser:
@@ -85,7 +86,15 @@ def build_parser() -> Parser:
     p.add_argument("--storage", default=None, help="Optuna storage URL for the exported study "
                    "(default: sqlite:///<out>/search/<space>/optuna.db)")
     p.add_argument("--seed", type=int, default=0, help="the cell's seed and the sampler's")
+    p.add_argument("--confirm-best", action="store_true",
+                   help="run the finished search's best config over --seeds seeds as its table's cell (with "
+                        "the best values as overrides), beside the paper's cell at the same seeds, at the "
+                        "search's profile and dataset unless --profile / --dataset say otherwise; then "
+                        "`gansweep report TABLE` shows both")
+    p.add_argument("--seeds", type=int, default=3, help="--confirm-best: seeds 0..N-1 (default 3)")
     _add_common_options(p)
+    # None: the search's own profile for --confirm-best (mini for a search)
+    p.set_defaults(profile=None)
 
     p = sub.add_parser("report", help="paper tables from the stored results")
     p.add_argument("tables", nargs="*", metavar="TABLE", help="tables to report, or all (default: all run)")
@@ -136,9 +145,10 @@ def cmd_list(args) -> int:
         print(f"  {name:22s} {state}")
     print("profiles:")
     blurb = {"smoke": "seconds; for tests", "mini": "real signal on a 2-core CPU; each table well under an hour",
+             "converge": "every stage until its validation signal stops improving (substitutions are labelled)",
              "paper": "the papers' hyperparameters exactly"}
     for name in PROFILES:
-        print(f"  {name:22s} {blurb[name]}")
+        print(f"  {name:22s} {blurb.get(name, '')}")
     return 0
 
 
@@ -277,7 +287,6 @@ def _prepare_datasets(names, root: Path, out: Path, skip_bad_images: bool) -> No
 
 def _run_tables(args, table_names: list[str]) -> int:
     from harness import launch
-    from harness.data import check_root, default_root
     from search_spaces import plan
 
     _check_values(args)
@@ -285,6 +294,18 @@ def _run_tables(args, table_names: list[str]) -> int:
     trials = plan(table_names, args.profile, args.seeds, args.dataset, args.fraction, methods)
     if not trials:
         raise ConfigError("no cells to run (check --methods)")
+    policy = launch.StagePolicy(recompute=args.rerun == "stages", reuse_stale=args.reuse_stale_stages,
+                                deterministic=args.deterministic)
+    return _launch(args, trials, table_names, args.profile, bool(args.rerun), policy)
+
+
+def _launch(args, trials, table_names: list[str], profile: str, rerun: bool, policy) -> int:
+    """Check what is left to check (the output folder, resources, data, Ray's address), then run the
+    planned ``trials`` as a table run (``harness.launch.run``): `run`, `reproduce` and `search
+    --confirm-best` all go through here."""
+    from harness import launch
+    from harness.data import check_root, default_root
+
     _check_out(args.out)
     _check_results_file(args.out)
     resources = launch.Resources(args.cpus_per_trial, args.gpus_per_trial, args.address, args.max_failures,
@@ -313,10 +334,8 @@ def _run_tables(args, table_names: list[str]) -> int:
     _check_inception(args)
     _check_address(args.address)
     _prepare_datasets([t.config.dataset for t in trials], root, args.out, args.skip_bad_images)
-    print(f"{len(trials)} trials: {', '.join(table_names)} at profile {args.profile}; results in {args.out}")
-    policy = launch.StagePolicy(recompute=args.rerun == "stages", reuse_stale=args.reuse_stale_stages,
-                                deterministic=args.deterministic)
-    new = launch.run(trials, table_names, args.profile, root, args.out, resources, args.resume, bool(args.rerun),
+    print(f"{len(trials)} trials: {', '.join(table_names)} at profile {profile}; results in {args.out}")
+    new = launch.run(trials, table_names, profile, root, args.out, resources, args.resume, rerun,
                      args.verbose, args.inception_weights, policy)
     if new is not None:
         counts = new["status"].value_counts().to_dict()
@@ -338,8 +357,11 @@ def cmd_search(args) -> int:
     from search_spaces import PROFILES, SEARCH_SPACES, TABLES
 
     space = SEARCH_SPACES[args.space]
-    if args.profile not in PROFILES:
+    if args.profile is not None and args.profile not in PROFILES:
         raise UnknownName(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
+    if args.confirm_best:
+        return _confirm_best(args, space)
+    args.profile = args.profile or "mini"
     if args.trials < 1:
         raise ConfigError(f"--trials {args.trials}: need at least one trial")
     if args.scheduler not in ("asha", "none"):
@@ -366,6 +388,24 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _confirm_best(args, space) -> int:
+    """``search NAME --confirm-best --seeds N``: the search's best config, and the paper's cell, over N
+    seeds, as a run of the search's table (:func:`harness.search.confirm_trials`)."""
+    from harness import launch
+    from harness.search import best_trial, confirm_trials, read_trials
+
+    _check_values(args)
+    trials = read_trials(args.out, space)
+    planned = confirm_trials(space, trials, args.seeds, args.profile, args.dataset)
+    best, first = best_trial(trials, space), planned[0]
+    print(f"confirming the best of {len(trials)} trials of {space.name} ("
+          + ", ".join(f"{k} = {best[k]:.4g}" for k in space.params) + f"; {space.metric} {best['objective']:.4g}) "
+          f"over {args.seeds} seed(s), beside the paper's {first.table} / {first.cell.name}")
+    code = _launch(args, planned, [first.table], first.profile, False, launch.StagePolicy())
+    print(f"compare them: gansweep report {first.table} --out {args.out}")
+    return code
+
+
 def cmd_run(args) -> int:
     return _run_tables(args, args.tables)
 
@@ -383,7 +423,7 @@ def cmd_reproduce(args) -> int:
 
 def cmd_report(args) -> int:
     from harness.results import read_results
-    from reports import FORMATS, write_report
+    from reports import FORMATS, write_reports
     from search_spaces import SEARCH_SPACES, TABLES
 
     _check_out(args.out)
@@ -412,9 +452,8 @@ def cmd_report(args) -> int:
         if results.empty:
             raise ConfigError(f"no results in {args.out}; run `gansweep run TABLE --out {args.out}` first")
         names = [n for n in dict.fromkeys(results["table"]) if n in TABLES]
-    for name in names:
-        text, written = write_report(TABLES[name], results, args.out / "reports" / name, formats,
-                                     artifacts=args.out / "artifacts")
+    for text, written in write_reports([TABLES[n] for n in names], results, args.out / "reports", formats,
+                                       artifacts=args.out / "artifacts"):
         print(text)
         print("written: " + ", ".join(str(p) for p in written) + "\n")
     return 0

@@ -59,6 +59,16 @@ class GANConfig:
     ema_decay: float = 0.999  # EMA decay of G's weights per G step; 0 disables the EMA
     ema_start: int = 1000  # G steps during which the EMA is a plain copy (the release's ema_start)
     max_batches_per_epoch: int = 0  # D steps per epoch at most (smoke budgets); 0: the full epoch
+    # NOTE: Pennisi's Eqs. 2-3 are the binary cross-entropy (non-saturating) GAN losses; the DiffAugment
+    # BigGAN release he builds on trains with the hinge loss, kept as the named variant "hinge".
+    loss: str = "bce"  # "bce" (Pennisi Eqs. 2-3) or "hinge"
+    # Early stopping (0: off, train all ``epochs``): after each epoch, the FID of the generator (its EMA when
+    # it has one) against the validation split, in the feature space of a pre-trained classifier of the
+    # cell (``fid_model``); training stops once it has not improved for ``patience`` epochs and the stage
+    # keeps the networks of the best-FID epoch. ``epochs`` is then the maximum.
+    patience: int = 0
+    fid_model: str = ""  # the classifier whose features measure that FID ("": the cell's own classifier)
+    fid_images: int = 1000  # generated images per early-stopping FID (class-balanced)
 
     def __post_init__(self):
         check(self.arch in GANS, f"unknown gan {self.arch!r}; known: {', '.join(GANS)}")
@@ -76,6 +86,9 @@ class GANConfig:
         check(self.ema_start >= 0, f"ema_start {self.ema_start} is negative")
         check(self.max_batches_per_epoch >= 0,
               f"max_batches_per_epoch {self.max_batches_per_epoch} is negative")
+        check(self.loss in LOSSES, f"unknown GAN loss {self.loss!r}; known: {', '.join(LOSSES)}")
+        check(self.patience >= 0, f"patience {self.patience} is negative")
+        check(self.fid_images >= 2, f"fid_images {self.fid_images} must be at least 2")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -177,7 +190,7 @@ def gan_epoch(state: GANState, cfg: GANConfig, x_u8: torch.Tensor, y: torch.Tens
     ``state`` and ``rng`` resumes bit for bit. Stops at the first non-finite loss with ``diverged: True``.
     """
     G, D = state.gan.generator, state.gan.discriminator
-    d_loss_fn, g_loss_fn = LOSSES[state.gan.loss]
+    d_loss_fn, g_loss_fn = LOSSES[cfg.loss]
     G.train()
     D.train()
     g_params, d_params = list(G.parameters()), list(D.parameters())
@@ -241,35 +254,63 @@ def gan_epoch(state: GANState, cfg: GANConfig, x_u8: torch.Tensor, y: torch.Tens
 GAN_STAGE_FILE = "gan.pt"
 
 
-def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root: Path):
+def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root: Path, fid_net=None):
     """The GAN of ``cfg`` pre-trained on ``data``'s training subset with ``seed``, from the stage cache
     (trained if absent, with a checkpoint per epoch in the stage's work folder).
 
     Every cell with the same GAN config, subset and seed shares it (the p_r cells of a table train one
-    GAN). Returns (stage, GANState on ``device``, per-epoch history)."""
+    GAN). With ``cfg.patience``, ``fid_net`` = (its stage, the classifier) measures the early-stopping FID
+    (harness.train.feature_classifier) and is part of the key. Returns (stage, GANState on ``device`` (at
+    the best-FID epoch under early stopping, else the last), per-epoch history)."""
     from harness.checkpoint import FolderCheckpointer, rng_states, seed_everything, set_rng_states
+    from harness.fidelity import classifier_fid, measurement_rng
+    from harness.gans import sample
     from harness.stages import stage
     from harness.storage import atomic_write
+
+    if cfg.patience and fid_net is None:
+        raise ValueError("GAN early stopping (patience > 0) needs a classifier to measure FID with (fid_net)")
+
+    def fid(state: GANState, epoch: int) -> float:
+        G = state.ema.module if state.ema is not None else state.gan.generator
+        g = measurement_rng(seed, epoch, "gan_stage_fid")  # its own stream: measuring changes no weight
+        y = (torch.arange(cfg.fid_images) % data.num_classes).to(device)
+        fake = torch.cat([sample(G, y[i:i + 500], g) for i in range(0, len(y), 500)])
+        fake_u8 = ((fake.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return classifier_fid(fid_net[1], data.val_x, fake_u8)
 
     def compute(artifact: Path, work: Path) -> None:
         ckpt = FolderCheckpointer(work)
         rng = seed_everything(seed)
         state = GANState.create(cfg, data.shape[0], data.shape[1], data.num_classes, device)
-        history, start = [], 1
+        history, start, best = [], 1, None
         if saved := ckpt.restore():
             state.load_state_dict(saved["gan"])
             set_rng_states(saved["rng"], rng)
-            history, start = saved["history"], saved["epoch"] + 1
+            history, start, best = saved["history"], saved["epoch"] + 1, saved["best"]
+            if saved.get("stopped"):
+                start = cfg.epochs + 1
         for epoch in range(start, cfg.epochs + 1):
             stats = gan_epoch(state, cfg, data.train_x, data.train_y, rng)
-            history.append({"epoch": epoch, **stats})
-            ckpt.save({}, {"gan": state.state_dict(), "rng": rng_states(rng), "history": history, "epoch": epoch})
-            if stats[DIVERGED]:
+            row = {"epoch": epoch, **stats, "fid": math.nan}
+            stopped = False
+            if cfg.patience and not stats[DIVERGED]:
+                row["fid"] = fid(state, epoch)
+                if best is None or row["fid"] < best["fid"]:
+                    best = {"fid": row["fid"], "epoch": epoch, "gan": copy.deepcopy(state.state_dict())}
+                stopped = epoch - best["epoch"] >= cfg.patience
+            history.append(row)
+            ckpt.save({}, {"gan": state.state_dict(), "rng": rng_states(rng), "history": history, "epoch": epoch,
+                           "best": best, "stopped": stopped})
+            if stats[DIVERGED] or stopped:
                 break
-        atomic_write(artifact / GAN_STAGE_FILE, lambda f: torch.save({"gan": state.state_dict(), "history": history}, f))
+        final = best["gan"] if best is not None else state.state_dict()
+        atomic_write(artifact / GAN_STAGE_FILE, lambda f: torch.save(
+            {"gan": final, "history": history, "best_epoch": best["epoch"] if best else len(history)}, f))
 
-    st = stage(stage_root, "gan", {"gan": dataclasses.asdict(cfg), "seed": seed}, (data.data_key, data.split_hash),
-               compute)
+    key = {"gan": dataclasses.asdict(cfg), "seed": seed}
+    inputs = (data.data_key, data.split_hash) + ((fid_net[0].key,) if cfg.patience else ())
+    st = stage(stage_root, "gan", key, inputs, compute)
     payload = torch.load(st.path(GAN_STAGE_FILE), map_location=device, weights_only=False)
     state = GANState.create(cfg, data.shape[0], data.shape[1], data.num_classes, device)
     state.load_state_dict(payload["gan"])

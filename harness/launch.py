@@ -163,6 +163,8 @@ def start_ray(resources: Resources, verbose: int) -> None:
     # num_to_keep has deleted since. Every 2 s costs little for grids of tens or hundreds of trials.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     logging.getLogger("ray.tune.analysis.experiment_analysis").addFilter(_NotStartedFilter())
+    if verbose <= 0:  # the progress line only: Tune's INFO lines came one per trial (tensorboard's hparams)
+        logging.getLogger("ray.tune").setLevel(logging.WARNING)
     env = {k: v for k, v in os.environ.items() if k.startswith("GANSWEEP_")}
     # NOTE: address=None makes ray.init join the newest cluster started on this machine (RAY_ADDRESS or
     # /tmp/ray/ray_current_cluster) and then fail on num_cpus; "local" always starts our own.
@@ -190,8 +192,9 @@ def _fit(tuner) -> list:
 
 
 def _finished(result) -> bool:
-    """Whether a trial's last report is its final one: it failed, diverged, or reported every epoch its
-    config plans (``Config.planned_epochs``).
+    """Whether a trial's last report is its final one: it failed, diverged, said so (``complete``: early
+    stopping ends a trial before its maximum), or reported every epoch its config plans
+    (``Config.planned_epochs``).
 
     NOTE: Tune's ``done`` flag is not enough: a trial that had finished before its driver was SIGKILLed
     came back from ``Tuner.restore`` without it (seen: a resumed run named finished trials as
@@ -202,7 +205,7 @@ def _finished(result) -> bool:
     metrics = result.metrics or {}
     if result.config is None:
         return False
-    if result.error or metrics.get(M.DIVERGED):
+    if result.error or metrics.get(M.DIVERGED) or metrics.get(M.COMPLETE):
         return True
     t = result.config["trial"]
     planned = from_dict(METHODS[t["method"]].Config, t["config"]).planned_epochs
@@ -210,7 +213,7 @@ def _finished(result) -> bool:
 
 
 def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Path, out: Path,
-        resources: Resources, resume: bool = False, rerun: bool = False, verbose: int = 1,
+        resources: Resources, resume: bool = False, rerun: bool = False, verbose: int = 0,
         inception_weights: str | None = None, policy: StagePolicy = StagePolicy()):
     """Run the planned ``trials`` (skipping those whose identity already finished, unless ``rerun``) and
     return this run's rows of results.parquet as a DataFrame (None when nothing was filed).
@@ -257,6 +260,7 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
                 print(f"resuming {restore_from}")
                 tuner = tune.Tuner.restore(str(restore_from), trainable, resume_errored=True,
                                            resume_unfinished=True)
+                show_output(tuner, tune_output(verbose, None, resources, _reporter()))
                 got, cut = _collect(_fit(tuner), info, restore_from.name, stamp)
                 # trials that had finished before the stop are filed already: keep their rows as they are
                 rows += [r for r in got if (r["table"], r["cell"], r["identity"]) not in filed]
@@ -282,8 +286,8 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
                     tune_config=tune.TuneConfig(trial_name_creator=_trial_name, trial_dirname_creator=_trial_dirname,
                                                 reuse_actors=True),
                     run_config=tune.RunConfig(
-                        name=experiment, storage_path=str(tune_dir), verbose=verbose,
-                        progress_reporter=_reporter(),
+                        name=experiment, storage_path=str(tune_dir),
+                        **tune_output(verbose, len(todo), resources, _reporter()),
                         failure_config=tune.FailureConfig(max_failures=resources.max_failures),
                         checkpoint_config=tune.CheckpointConfig(num_to_keep=resources.keep_checkpoints)))
                 got, cut = _collect(_fit(tuner), info, experiment, stamp)
@@ -328,6 +332,33 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
 
 def _label(t: Trial) -> str:
     return f"{t.table} / {t.cell.name} / seed {t.config.seed}"
+
+
+def tune_output(verbose: int, total: int | None, resources: Resources, reporter=None) -> dict:
+    """``tune.RunConfig``'s output fields for ``verbose`` (the command line's -v count): 0, one status line
+    (:class:`harness.progress.Progress`) and none of Ray's tables; 1, Ray's tables (``reporter``; None: Tune's
+    default); 2, also each trial's log lines (``start_ray``).
+
+    NOTE: RunConfig(verbose=0) is what silences the tables: with RAY_AIR_NEW_OUTPUT=0 (``start_ray``) Tune
+    reports progress only at verbosity >= 1 (ray/tune/tune.py, ``has_verbosity(Verbosity.V1_EXPERIMENT)``)."""
+    from harness.progress import Progress, slots
+
+    if verbose <= 0:
+        return {"verbose": 0, "progress_reporter": None,
+                "callbacks": [Progress(total, slots(resources.cpus_per_trial, resources.gpus_per_trial))]}
+    return {"verbose": verbose, "progress_reporter": reporter, "callbacks": None}
+
+
+def show_output(tuner, output: dict) -> None:
+    """Give a restored ``tuner`` the output asked for now (``tune_output``).
+
+    NOTE: ``Tuner.restore`` brings back the RunConfig pickled with the experiment, its verbosity and
+    callbacks included (ray/tune/impl/tuner_internal.py loads it from tuner.pkl), and takes no RunConfig;
+    so a run started with -v would resume with Ray's tables. Tune has no public way to reach it;
+    ray-project/ray#41364 names this one (Ray 2.60)."""
+    run_config = tuner._local_tuner.get_run_config()
+    for name, value in output.items():
+        setattr(run_config, name, value)
 
 
 def _reporter():

@@ -20,6 +20,10 @@ BEST_VAL_LOSS_EPOCH = "best_val_loss_epoch"
 BEST_VAL_ACC_EPOCH = "best_val_acc_epoch"
 DIVERGED = "diverged"  # 1 when a loss became NaN/inf and the trial stopped early
 DONE_EPOCHS = "done_epochs"
+# 1 on a trial's last report: it ran its planned epochs, or early stopping ended it (its validation signal
+# stopped improving for ``patience`` epochs). A trial without it was interrupted (or is still running).
+COMPLETE = "complete"
+STOPPED_EARLY = "stopped_early"  # 1 when early stopping ended the last training stage before its maximum
 RESTARTS = "restarts"  # times the trial resumed from its checkpoint after its worker died
 
 # GAN distillation, per epoch and final (Pennisi Fig. 3, Table 5)
@@ -30,6 +34,11 @@ IS_STD = "is_std"
 KID_MEAN = "kid_mean"  # Kernel Inception Distance, mean over 100 subsets
 KID_STD = "kid_std"
 METRIC_MISSING_REASON = "metric_missing_reason"  # why the Inception metrics are missing
+# The stage-2 GAN after pre-training, before distillation (Pennisi Sec. 4.2: "we achieve a FID of 20.05")
+FID_PRETRAINED_CLASSIFIER = "fid_pretrained_classifier"  # vs the validation split, stage-1 classifier's features
+FID_PRETRAINED_INCEPTION = "fid_pretrained_inception"  # torch-fidelity's Inception FID (NaN without weights)
+SNAPSHOT_EPOCH = "snapshot_epoch"  # Table 5: the distillation epoch of the pre-collapse generator sampled
+SNAPSHOT_RUN_COLLAPSE_EPOCH = "snapshot_run_collapse_epoch"  # the epoch that run collapsed at (-1: never)
 DIVERSITY_RATIO = "diversity_ratio"  # generated / real mean intra-class pairwise distance
 COLLAPSE_EPOCH = "collapse_epoch"  # first epoch whose diversity ratio fell below the threshold (-1: none)
 DIST_LOSS = "dist_loss"  # the triplet (distillation) loss, mean over the GAN epoch
@@ -50,7 +59,8 @@ SPLIT_HASH = "split_hash"
 FINAL_METRICS = (TEST_ACC_AT_BEST_VAL_LOSS, TEST_ACC_AT_BEST_VAL_ACC, BEST_VAL_LOSS, BEST_VAL_ACC,
                  BEST_VAL_LOSS_EPOCH, BEST_VAL_ACC_EPOCH, TEST_ACC, DIVERGED, DONE_EPOCHS, FID_CLASSIFIER,
                  FID_INCEPTION, IS_MEAN, KID_MEAN, METRIC_MISSING_REASON, DIVERSITY_RATIO, COLLAPSE_EPOCH,
-                 HARD_FRACTION, CLASSES_WITHOUT_TRIPLET)
+                 HARD_FRACTION, CLASSES_WITHOUT_TRIPLET, FID_PRETRAINED_CLASSIFIER, FID_PRETRAINED_INCEPTION,
+                 COMPLETE, STOPPED_EARLY)
 STAGES_COMPUTED = "stages_computed"  # cached stages this trial computed
 STAGES_REUSED = "stages_reused"  # cached stages this trial found ready (computed by another trial)
 STAGES_STALE = "stages_stale"  # of those, stages computed by other code (reused with --reuse-stale-stages)

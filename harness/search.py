@@ -4,6 +4,11 @@ weak trials early, and cached stages (pre-trained classifier, GAN) are shared by
 Everything lives under ``<out>/search/<space>/``: Tune's experiment (``tune/``), the trials table
 (``trials.parquet``) and, by default, the exported Optuna study (``optuna.db``).
 
+A search's best is one draw on one seed, chosen among many: ``gansweep search NAME --confirm-best
+--seeds N`` runs it again (:func:`confirm_trials`) as an ordinary table run, over N seeds, beside the
+paper's own cell at the same seeds; its rows land in results.parquet and ``gansweep report <table>``
+shows them as an overridden block beside the paper's cell.
+
 NOTE: Tune's state is the single source of truth. ``OptunaSearch`` given a persistent Optuna storage
 crashed on ``Tuner.restore`` (UpdateFinishedTrialError), so the searcher keeps its study in memory
 (Tune checkpoints it with the experiment) and the study is *exported* to the storage after each
@@ -12,8 +17,10 @@ run: deleted and rewritten from Tune's results, so it always holds exactly the t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -21,9 +28,9 @@ import pandas as pd
 from harness import metrics as M
 from harness.config import ConfigError, config_hash, to_dict
 from harness.identity import code_version, identity
-from harness.launch import Resources, prepare_data, start_ray
+from harness.launch import Resources, prepare_data, show_output, start_ray, tune_output
 from harness.trial import TrialContext
-from search_spaces import TABLES, SearchSpace, Trial
+from search_spaces import TABLES, Cell, SearchSpace, Trial
 
 TRIALS_FILE = "trials.parquet"
 
@@ -39,7 +46,7 @@ def default_storage(out: Path, space: SearchSpace) -> str:
 def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path, out: Path,
                resources: Resources, dataset: str | None = None, scheduler: str = "asha",
                storage: str | None = None, resume: bool = False, seed: int = 0,
-               inception_weights: str | None = None, verbose: int = 1) -> pd.DataFrame:
+               inception_weights: str | None = None, verbose: int = 0) -> pd.DataFrame:
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -69,6 +76,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
         if resume and tune.Tuner.can_restore(str(experiment)):
             print(f"resuming the search in {experiment}")
             tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
+            show_output(tuner, tune_output(verbose, n_trials, resources))
         else:
             if experiment.exists():
                 raise ConfigError(f"{experiment} exists: add --resume to finish that search, or use another --out")
@@ -87,14 +95,14 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
                                             reuse_actors=True,  # as in harness.launch: no torch import per trial
                                             scheduler=asha if scheduler == "asha" else None, num_samples=n_trials),
                 run_config=tune.RunConfig(
-                    name=experiment.name, storage_path=str(folder), verbose=verbose,
+                    name=experiment.name, storage_path=str(folder), **tune_output(verbose, n_trials, resources),
                     failure_config=tune.FailureConfig(max_failures=resources.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=resources.keep_checkpoints)))
         grid = tuner.fit()
     finally:
         ray.shutdown()
 
-    trials = trials_table(grid, space, epochs, info[base.dataset]["fingerprint"])
+    trials = trials_table(grid, space, profile, epochs, info[base.dataset]["fingerprint"])
     folder.mkdir(parents=True, exist_ok=True)
     trials.to_parquet(folder / TRIALS_FILE, index=False)
     url = storage or default_storage(out, space)
@@ -104,8 +112,22 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     return trials
 
 
-def trials_table(grid, space: SearchSpace, epochs: int, fingerprint: str) -> pd.DataFrame:
-    """One row per Tune trial: its parameters, objective, status, identity and per-epoch objective values."""
+def trial_status(metrics: dict, error, epochs: int) -> str:
+    """ok: the trial ended by itself, after its planned epochs or by its own early stopping (it says so
+    with ``complete``); stopped: ASHA stopped it before that; error; diverged.
+
+    NOTE: ``done_epochs`` alone is not enough: a trial whose validation signal stopped improving ends
+    before ``epochs`` (profile converge) and is finished, not stopped."""
+    if error:
+        return "error"
+    if metrics.get(M.DIVERGED):
+        return "diverged"
+    return "ok" if metrics.get(M.COMPLETE) or int(metrics.get(M.DONE_EPOCHS) or 0) >= epochs else "stopped"
+
+
+def trials_table(grid, space: SearchSpace, profile: str, epochs: int, fingerprint: str) -> pd.DataFrame:
+    """One row per Tune trial: its parameters, objective, status, identity, config (with the profile and
+    dataset it ran at, which ``--confirm-best`` reuses) and per-epoch objective values."""
     from trainables import METHODS
 
     code = code_version(METHODS[space.cell.method].__module__)
@@ -117,14 +139,14 @@ def trials_table(grid, space: SearchSpace, epochs: int, fingerprint: str) -> pd.
         history = result.metrics_dataframe
         curve = ({int(r["training_iteration"]): float(r[space.metric]) for _, r in history.iterrows()
                   if space.metric in r and not pd.isna(r[space.metric])} if history is not None else {})
-        done = int(metrics.get(M.DONE_EPOCHS) or 0)
-        status = ("error" if result.error else "diverged" if metrics.get(M.DIVERGED) else
-                  "ok" if done >= epochs else "stopped")
-        rows.append({"trial_id": metrics.get("trial_id"), "status": status,
+        rows.append({"trial_id": metrics.get("trial_id"), "status": trial_status(metrics, result.error, epochs),
                      **{k: cfg[k] for k in space.params}, "objective": metrics.get(space.metric),
                      M.TEST_ACC_AT_BEST_VAL_ACC: metrics.get(M.TEST_ACC_AT_BEST_VAL_ACC),
-                     M.DONE_EPOCHS: done, "curve": curve, "config_hash": config_hash(config, space.cell.method),
+                     M.DONE_EPOCHS: int(metrics.get(M.DONE_EPOCHS) or 0), "curve": curve,
+                     "config_hash": config_hash(config, space.cell.method),
                      "identity": identity(space.cell.method, to_dict(config), fingerprint, code),
+                     "profile": profile, "dataset": config.dataset,
+                     "config": json.dumps(to_dict(config), sort_keys=True),
                      "error": str(result.error).strip().splitlines()[-1][:300] if result.error else None})
     df = pd.DataFrame(rows)
     df["curve"] = df["curve"].map(json.dumps)  # {epoch: objective}, as JSON text (keys differ per trial)
@@ -138,21 +160,27 @@ def _dataclass(cfg: dict, space: SearchSpace):
     return from_dict(METHODS[space.cell.method].Config, cfg)
 
 
-def export_study(trials: pd.DataFrame, space: SearchSpace, storage: str):
+def export_study(trials: pd.DataFrame, space: SearchSpace, storage: str | None):
     """Write the trials as an Optuna study (exactly these trials) that ``optuna.load_study`` and
     optuna-dashboard read: finished trials COMPLETE with their objective, ASHA-stopped ones PRUNED,
-    failed ones FAIL; per-epoch objective values as intermediate values."""
+    failed ones FAIL; per-epoch objective values as intermediate values; the objective named after its
+    metric (optuna-dashboard showed "Objective 0"); each trial's gansweep config hash and identity as
+    user attributes, to find its row in results and its stages. ``storage`` None: in memory (reports)."""
     import optuna
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        optuna.delete_study(study_name=space.name, storage=storage)
-    except KeyError:
-        pass
+    if storage is not None:
+        try:
+            optuna.delete_study(study_name=space.name, storage=storage)
+        except KeyError:
+            pass
     direction = "maximize" if space.mode == "max" else "minimize"
     study = optuna.create_study(study_name=space.name, storage=storage, direction=direction)
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, still in 5.0
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([space.metric])
     distributions = {k: FloatDistribution(lo, hi) for k, (lo, hi) in space.params.items()}
     for row in trials.to_dict("records"):
         state = {"ok": TrialState.COMPLETE, "stopped": TrialState.PRUNED}.get(row["status"], TrialState.FAIL)
@@ -165,6 +193,52 @@ def export_study(trials: pd.DataFrame, space: SearchSpace, storage: str):
             user_attrs={"tune_trial_id": row["trial_id"], "status": row["status"], "identity": row["identity"],
                         "config_hash": row["config_hash"], M.TEST_ACC_AT_BEST_VAL_ACC: row[M.TEST_ACC_AT_BEST_VAL_ACC]}))
     return study
+
+
+def best_trial(trials: pd.DataFrame, space: SearchSpace) -> pd.Series | None:
+    """The best trial that finished (status ok) with an objective; None when none did."""
+    finished = trials[trials["status"] == "ok"].dropna(subset=["objective"])
+    if finished.empty:
+        return None
+    return finished.sort_values("objective", ascending=space.mode != "max", kind="stable").iloc[0]
+
+
+def table_cell(space: SearchSpace) -> Cell:
+    """The cell of the search's table that the search varies (same method, same fixed fields)."""
+    table = TABLES[space.table]
+    for cell in table.cells:
+        if cell.method == space.cell.method and dict(cell.settings) == dict(space.cell.settings):
+            return cell
+    raise ConfigError(f"{space.name}: {space.table} has no {space.cell.method} cell with {dict(space.cell.settings)}, "
+                      "so there is no paper cell to confirm its best config beside")
+
+
+def confirm_trials(space: SearchSpace, trials: pd.DataFrame, seeds: int, profile: str | None = None,
+                   dataset: str | None = None) -> list[Trial]:
+    """The search's best parameters over ``seeds`` seeds, as trials of its table's own cell (so the
+    parameters are overrides of that cell: ``search_spaces.overrides``), and the cell as the paper
+    defines it at the same seeds, for a paired comparison. At the search's profile and dataset unless
+    given (a search at a small budget can be confirmed at a larger one)."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: need at least one seed")
+    best = best_trial(trials, space)
+    if best is None:
+        raise ConfigError(f"search {space.name} has no finished trial with an objective: nothing to confirm")
+    recorded = best.to_dict()
+    profile = profile or recorded.get("profile")
+    dataset = dataset or recorded.get("dataset")
+    if profile is None:  # a trials table written before the profile was recorded
+        raise ConfigError(f"search {space.name} did not record its profile: give --profile")
+    table, cell = TABLES[space.table], table_cell(space)
+    params = {k: float(best[k]) for k in space.params}
+    planned = []
+    for seed in range(seeds):
+        paper = table.config(cell, profile, seed, dataset)
+        best_config = dataclasses.replace(paper, **params)
+        planned.append(Trial(table.name, cell, profile, paper))
+        if best_config != paper:  # the best may be the paper's own values: one trial then
+            planned.append(Trial(table.name, cell, profile, best_config))
+    return planned
 
 
 def read_trials(out: Path, space: SearchSpace) -> pd.DataFrame:

@@ -14,7 +14,10 @@ from typing import Any, Mapping
 from harness.config import ConfigError, check, config_hash
 from harness.registry import Registry, UnknownName
 
-PROFILES = ("smoke", "mini", "paper")
+PROFILES = ("smoke", "mini", "converge", "paper")
+# A profile may substitute what a 2-core CPU cannot run to convergence: {"dataset": name, "model": {paper's:
+# ours}, "note": why}. The cells keep the paper's labels; every report of such a run says what ran instead.
+SUBSTITUTE = "substitute"
 
 PAPERS = {
     "gansweep": "gansweep's own default grid (no paper)",
@@ -32,6 +35,7 @@ class Cell:
     method: str  # a registered method
     settings: Mapping[str, Any]  # config fields this cell fixes
     paper: float | None = None  # the paper's number; None where it is not reported (or garbled)
+    metric: str | None = None  # the metric shown in this cell (None: the table's); e.g. a FID beside accuracies
 
     @property
     def name(self) -> str:
@@ -46,6 +50,34 @@ class Gain:
     of: str  # the row whose value is reduced by ...
     over: str  # ... this row's (usually "Baseline")
     paper: Mapping[str, float | None]  # column -> the paper's printed gain
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A headline claim of a paper, as comparisons between rows of one table: every row of ``better``
+    beats every row of ``worse`` (on the table's metric, higher is better unless ``lower_is_better``)
+    in each of ``cols`` (empty: every column both rows have).
+
+    The report tests each comparison on paired differences over seeds (seed s of every method shares
+    the split and stage 1): reproduced when every comparison's 95% CI lies above 0 in the paper's
+    direction, contradicted when any lies below, inconclusive otherwise; with the budget it was tested at.
+    """
+
+    text: str  # the claim in the paper's words (shortened)
+    table: str  # the table whose cells test it
+    better: tuple[str, ...]  # row labels expected to be better ...
+    worse: tuple[str, ...]  # ... than each of these rows
+    cols: tuple[str, ...] = ()  # columns where it must hold (empty: all)
+    lower_is_better: bool = False  # a FID, an error rate
+    ours: bool = False  # True: gansweep's own control (e.g. vs the compute-matched baseline), not the paper's
+
+
+CLAIMS: dict[str, tuple[Claim, ...]] = {}  # paper key -> its claims, in the order the report lists them
+
+
+def register_claims(paper: str, claims: list[Claim]) -> None:
+    check(paper in PAPERS, f"claims for unknown paper {paper!r}")
+    CLAIMS[paper] = tuple(claims)
 
 
 @dataclass(frozen=True)
@@ -66,7 +98,7 @@ class Table:
 
     def __post_init__(self):
         check(set(self.profiles) == set(PROFILES), f"{self.name}: profiles must be exactly {PROFILES}")
-        budget_keys = {k for p in self.profiles.values() for k in p}
+        budget_keys = {k for p in self.profiles.values() for k in p} - {SUBSTITUTE}
         clash = budget_keys & {k for c in self.cells for k in c.settings}
         check(not clash, f"{self.name}: profiles set cell fields {sorted(clash)}")
 
@@ -83,16 +115,31 @@ class Table:
         Config = METHODS[cell.method].Config
         names = {f.name for f in dataclasses.fields(Config)}
         known = set().union(*({f.name for f in dataclasses.fields(METHODS[c.method].Config)} for c in self.cells))
-        unknown = sorted(set(self.profiles[profile]) - known)
+        budget = {k: v for k, v in self.profiles[profile].items() if k != SUBSTITUTE}
+        unknown = sorted(set(budget) - known)
         check(not unknown, f"{self.name}: profile {profile} sets {unknown}, which no method of the table has")
-        fields = {k: v for k, v in self.profiles[profile].items() if k in names}
-        fields.update(cell.settings, dataset=dataset or self.dataset, seed=seed)
+        sub = self.profiles[profile].get(SUBSTITUTE, {})
+        fields = {k: v for k, v in budget.items() if k in names}
+        settings = dict(cell.settings)
+        if "model" in settings:
+            settings["model"] = sub.get("model", {}).get(settings["model"], settings["model"])
+        fields.update(settings, dataset=dataset or sub.get("dataset") or self.dataset, seed=seed)
         if fraction is not None:
             fields["fraction"] = fraction
         try:
             return dataclasses.replace(Config(), **fields)
         except TypeError as exc:  # a cell setting the method's config does not have
             raise ConfigError(f"{self.name} / {cell.name}: {exc}") from None
+
+    def substitution(self, profile: str) -> str | None:
+        """What ``profile`` runs instead of the paper's dataset and backbones, in words (None: nothing)."""
+        sub = self.profiles.get(profile, {}).get(SUBSTITUTE)
+        if not sub:
+            return None
+        models = sorted({c.settings["model"] for c in self.cells if "model" in c.settings})
+        parts = [f"{sub['dataset']} for {self.dataset}"] if sub.get("dataset") else []
+        parts += [f"{sub['model'][m]} for {m}" for m in models if m in sub.get("model", {})]
+        return "; ".join(parts) + (f" ({sub['note']})" if sub.get("note") else "")
 
     @property
     def rows(self) -> list[str]:

@@ -27,26 +27,28 @@ from tests.conftest import REPO
 
 COMPARED = M.FINAL_METRICS + (M.IMAGES_SEEN, M.OPT_STEPS)
 
-# One cell of the quickstart grid, driven through harness.launch.run in a fresh driver process (as
-# `gansweep run` does, but with budget overrides): argv = method, model, overrides (JSON), data root,
-# out, address, gpus per trial, number of seeds.
+# One cell of the quickstart grid (the method's own row, not the compute-matched control), driven through
+# harness.launch.run in a fresh driver process (as `gansweep run` does, but with budget overrides; early
+# stopping off, so that epoch counts are fixed): argv = method, overrides (JSON), data root, out, address,
+# gpus per trial, number of seeds.
 DRIVER = """
 import dataclasses, json, sys
 from pathlib import Path
 from harness import launch
 from search_spaces import plan
-method, model, overrides, data_root, out, address, gpus, seeds = sys.argv[1:]
-trials = [dataclasses.replace(t, config=dataclasses.replace(t.config, **json.loads(overrides)))
-          for t in plan(["quickstart"], "smoke", seeds=int(seeds), methods=[method]) if t.cell.col == model]
+method, overrides, data_root, out, address, gpus, seeds = sys.argv[1:]
+trials = [dataclasses.replace(t, config=dataclasses.replace(t.config, patience=0, **json.loads(overrides)))
+          for t in plan(["quickstart"], "smoke", seeds=int(seeds), methods=[method])
+          if t.cell.row != "Baseline, compute-matched"]
 launch.run(trials, ["quickstart"], "smoke", Path(data_root), Path(out),
            launch.Resources(address=address, gpus_per_trial=float(gpus)), verbose=0)
 """
 
 
-def _driver(cluster, data_root, out, method="baseline", model="lenet", overrides=None, gpus=0.0, seeds=1,
+def _driver(cluster, data_root, out, method="baseline", overrides=None, gpus=0.0, seeds=1,
             env=None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", DRIVER, method, model, json.dumps(overrides or {}), str(data_root), str(out),
+        [sys.executable, "-c", DRIVER, method, json.dumps(overrides or {}), str(data_root), str(out),
          cluster.address, str(gpus), str(seeds)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
@@ -175,12 +177,12 @@ def _tune_failures(out: Path) -> int:
 
 def test_trial_killed_inside_a_stage_resumes_the_stage(cluster, data_root, tmp_path):
     """A gan_distillation trial dies inside the pre-trained classifier stage it computes in its folder
-    checkpointer (right after epoch 2 of 3): Tune restarts it, the stage resumes from its ``.partial``
-    work folder at epoch 3, and the trial ends with the numbers of an uninterrupted run (run at the
-    same time on the other node). The GAN stage (1 epoch) has no epoch 2, so it does not crash."""
-    budget = {"epochs": 3}
+    checkpointer (right after epoch 3 of 4): Tune restarts it, the stage resumes from its ``.partial``
+    work folder at epoch 4, and the trial ends with the numbers of an uninterrupted run (run at the
+    same time on the other node). The GAN stage (2 epochs at smoke) has no epoch 3, so it does not crash."""
+    budget = {"epochs": 4}
     crashed = _started(_driver(cluster, data_root, tmp_path / "crashed", "gan_distillation", overrides=budget,
-                               env={CRASH_IN_STAGE_AFTER_EPOCH_ENV: "2"}), tmp_path / "crashed")
+                               env={CRASH_IN_STAGE_AFTER_EPOCH_ENV: "3"}), tmp_path / "crashed")
     clean = _driver(cluster, data_root, tmp_path / "clean", "gan_distillation", overrides=budget)
     _finish(crashed)
     _finish(clean)
@@ -188,10 +190,10 @@ def test_trial_killed_inside_a_stage_resumes_the_stage(cluster, data_root, tmp_p
     # the variable reached the worker through the driver's runtime_env: the trial died once
     assert _tune_failures(tmp_path / "crashed") == 1
     assert _tune_failures(tmp_path / "clean") == 0
-    # the classifier stage resumed from its work folder at epoch 3 instead of starting over
+    # the classifier stage resumed from its work folder at epoch 4 instead of starting over
     (stage,) = (tmp_path / "crashed" / "cache" / "stages").glob("classifier-*/classifier.pt")
     fitted = torch.load(stage, weights_only=False)
-    assert fitted["cost"][M.RESTARTS] == 1 and [r[M.EPOCH] for r in fitted["history"]] == [1, 2, 3]
+    assert fitted["cost"][M.RESTARTS] == 1 and [r[M.EPOCH] for r in fitted["history"]] == [1, 2, 3, 4]
     assert not list((tmp_path / "crashed" / "cache" / "stages").glob("*.partial"))
     _same_numbers(_row(tmp_path / "clean"), _row(tmp_path / "crashed"))
 

@@ -42,7 +42,9 @@ from trainables import METHODS
 
 # What a trial measures rather than trains: free to change with fid_every / fid_images.
 MEASUREMENTS = {M.FID_CLASSIFIER, M.FID_INCEPTION, M.IS_MEAN, M.IS_STD, M.KID_MEAN, M.KID_STD,
-                M.METRIC_MISSING_REASON, M.DIVERSITY_RATIO, M.COLLAPSE_EPOCH}
+                M.METRIC_MISSING_REASON, M.DIVERSITY_RATIO, M.COLLAPSE_EPOCH, M.FID_PRETRAINED_CLASSIFIER,
+                M.FID_PRETRAINED_INCEPTION}
+DISTIL = "GAN distillation | LeNet"  # the quickstart cell whose every epoch is compared
 # Bookkeeping of where and how fast a trial ran, not what it computed: a stage is computed by whichever
 # trial of a run gets there first, and wall time is wall time.
 NOT_COMPUTED = {M.WALL_S, M.STAGES_COMPUTED, M.STAGES_REUSED, M.STAGES_STALE}
@@ -55,11 +57,11 @@ TRAINING = METRIC_NAMES - MEASUREMENTS
 def runs(data_root, ray_address, tmp_path_factory, smoke):
     """(rows of run A, rows of run B), each row with its per-epoch ``reports`` from Tune's result.json.
 
-    Run A is the session's smoke run of the quickstart (tests/conftest.py), whose lenet cells at seed 0
+    Run A is the session's smoke run of the quickstart (tests/conftest.py), whose LeNet cells at seed 0
     are these trials; run B runs them again in its own --out (no stage shared through the cache)."""
-    trials = [t for t in plan(["quickstart"], "smoke", seeds=1) if t.cell.col == "lenet"]
-    assert sorted(t.cell.method for t in trials) == sorted(METHODS)  # every registered method, once
-    distill = next(t for t in trials if t.cell.method == "gan_distillation")
+    trials = [t for t in plan(["quickstart"], "smoke", seeds=1) if t.cell.col == "LeNet"]
+    assert {t.cell.method for t in trials} == set(METHODS)  # every registered method
+    distill = next(t for t in trials if t.cell.row == "GAN distillation")
     # The smoke budget measures mid-training (FID after epoch 1 of 2): what a leaky measurement would change.
     assert distill.config.fid_every == 1 and distill.config.distill_epochs >= 2 and distill.config.fid_images != 32
     measured_less = dataclasses.replace(distill, config=dataclasses.replace(distill.config, fid_every=0,
@@ -74,14 +76,14 @@ def runs(data_root, ray_address, tmp_path_factory, smoke):
 
 
 def _with_reports(rows: pd.DataFrame) -> dict[tuple[str, int], dict]:
-    """(method, fid_every or -1) -> the results row as a dict, plus ``reports``: every tune.report, in order."""
+    """(cell, fid_every or -1) -> the results row as a dict, plus ``reports``: every tune.report, in order."""
     out = {}
     for row in rows.to_dict("records"):
         assert row["status"] == "ok", (row["method"], row["error"])
         config = json.loads(row["config"])
         lines = (Path(row["trial_path"]) / "result.json").read_text().splitlines()
         row["reports"] = [json.loads(line) for line in lines if line.strip()]
-        out[(row["method"], config.get("fid_every", -1))] = row
+        out[(row["cell"], config.get("fid_every", -1))] = row
     return out
 
 
@@ -98,7 +100,7 @@ def _differences(a: dict, b: dict, names: set[str]) -> dict:
 
 def test_every_method_twice_with_the_same_seed_gives_identical_metrics(runs):
     a, b = runs
-    assert {method for method, _ in a} == set(METHODS)
+    assert {row["method"] for row in a.values()} == set(METHODS)
     for key, first in a.items():
         second = b[key]
         for name in M.FINAL_METRICS + (M.IMAGES_SEEN, M.OPT_STEPS, M.RESTARTS, M.DEVICE):
@@ -107,7 +109,7 @@ def test_every_method_twice_with_the_same_seed_gives_identical_metrics(runs):
         assert first["reports"][-1][M.DONE_EPOCHS] == second["reports"][-1][M.DONE_EPOCHS]
         assert not _differences(first["reports"][-1], second["reports"][-1], METRIC_NAMES), key
     # distillation reports each of its epochs itself: all of them agree, FID included
-    first, second = a[("gan_distillation", 1)], b[("gan_distillation", 1)]
+    first, second = a[(DISTIL, 1)], b[(DISTIL, 1)]
     assert len(first["reports"]) == first[M.DONE_EPOCHS] >= 2
     for epoch_a, epoch_b in zip(first["reports"], second["reports"], strict=True):
         assert not _differences(epoch_a, epoch_b, METRIC_NAMES), epoch_a[M.EPOCH]
@@ -115,7 +117,7 @@ def test_every_method_twice_with_the_same_seed_gives_identical_metrics(runs):
 
 def test_measuring_less_often_on_fewer_images_leaves_training_bit_identical(runs):
     a, b = runs
-    every_epoch, last_only = a[("gan_distillation", 1)]["reports"], b[("gan_distillation", 0)]["reports"]
+    every_epoch, last_only = a[(DISTIL, 1)]["reports"], b[(DISTIL, 0)]["reports"]
     assert len(every_epoch) == len(last_only) >= 2
     # the two really measured differently: A after epoch 1, B not; both after the last epoch
     assert math.isfinite(every_epoch[0][M.FID_CLASSIFIER]) and math.isnan(last_only[0][M.FID_CLASSIFIER])
@@ -125,7 +127,7 @@ def test_measuring_less_often_on_fewer_images_leaves_training_bit_identical(runs
                 M.OPT_STEPS, M.TEST_ACC_AT_BEST_VAL_ACC} <= set(epoch_a)
         assert not _differences(epoch_a, epoch_b, TRAINING), epoch_a[M.EPOCH]
     # and in results.parquet
-    row_a, row_b = a[("gan_distillation", 1)], b[("gan_distillation", 0)]
+    row_a, row_b = a[(DISTIL, 1)], b[(DISTIL, 0)]
     for name in sorted((set(M.FINAL_METRICS) | {M.IMAGES_SEEN, M.OPT_STEPS}) - MEASUREMENTS):
         assert _same(row_a[name], row_b[name]), (name, row_a[name], row_b[name])
 

@@ -1,26 +1,37 @@
 """An Optuna search through Ray Tune at the smoke profile, whose driver is killed mid-search: --resume
-finishes it with exactly N trials, the exported study loads with optuna.load_study, and the report
-renders its trials and the objective plot."""
+finishes it with exactly N trials, the exported study loads with optuna.load_study (its objective named,
+each trial carrying its config hash and identity), the report renders Optuna's plots, and
+--confirm-best runs the best config beside the paper's cell, which `gansweep report <table>` shows.
+One search serves all of it (each Ray start costs ~20 s); the rest are checks without Ray."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import json
+
 import optuna
 import pandas as pd
+import pytest
 
-from search_spaces import SEARCH_SPACES
-from tests.conftest import REPO, gansweep
+from harness import metrics as M
+from harness.cli import main
+from harness.search import TRIALS_FILE, confirm_trials, search_folder, trial_status
+from reports.search import write_search_report
+from reports.tables import summarize, to_markdown
+from search_spaces import SEARCH_SPACES, TABLES, overrides
+from tests.conftest import REPO
 
 SPACE = "pennisi2021.distillation"
 N = 3
 
 
-def test_killed_search_resumes_to_exactly_n_trials_and_its_study_loads(data_root, tmp_path, ray_address):
+def test_killed_search_resumes_to_exactly_n_trials_and_its_study_loads(data_root, tmp_path, ray_address, capsys):
     out = tmp_path / "out"
     # Fashion-MNIST for the paper's CIFAR-10: its IDX files decode in a second, 60,000 JPEGs in ~20 s
     args = ["search", SPACE, "--trials", str(N), "--profile", "smoke", "--dataset", "fashion_mnist",
@@ -41,16 +52,22 @@ def test_killed_search_resumes_to_exactly_n_trials_and_its_study_loads(data_root
     driver.wait()
     assert not (out / "search" / SPACE / "trials.parquet").exists()  # it did not get to the end
 
-    resumed = gansweep(*args, "--resume")
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "resuming" in resumed.stdout
+    # the rest in this process: a new one spends ~9 s importing torch and Ray
+    capsys.readouterr()
+    code = main([*args, "--resume"])
+    resumed = capsys.readouterr()
+    assert code == 0, resumed.out[-3000:] + resumed.err[-3000:]
+    assert "resuming" in resumed.out
+    assert f"trials {N}/{N} done, 0 running, 0 pending" in resumed.out  # the progress line, in a log
     trials = pd.read_parquet(out / "search" / SPACE / "trials.parquet")
     assert len(trials) == N and set(trials["status"]) <= {"ok", "stopped"}, trials[["status", "error"]]
 
     study = optuna.load_study(study_name=SPACE, storage=f"sqlite:///{out / 'search' / SPACE / 'optuna.db'}")
     assert len(study.trials) == N
+    assert study.metric_names == [SEARCH_SPACES[SPACE].metric]  # optuna-dashboard showed "Objective 0"
     # the export agrees with Tune's state, trial by trial
     assert sorted(t.user_attrs["identity"] for t in study.trials) == sorted(trials["identity"])
+    assert sorted(t.user_attrs["config_hash"] for t in study.trials) == sorted(trials["config_hash"])
     assert trials["identity"].is_unique
     for trial in study.trials:
         for name, (low, high) in SEARCH_SPACES[SPACE].params.items():
@@ -58,12 +75,98 @@ def test_killed_search_resumes_to_exactly_n_trials_and_its_study_loads(data_root
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert finished and all(0 <= t.value <= 100 for t in finished)
     assert study.best_value == max(t.value for t in finished)
-    # every trial used the cached stages: one pre-trained classifier and one GAN for the whole search
-    stages = [p.name.split("-")[0] for p in (out / "cache" / "stages").iterdir() if p.is_dir() and "." not in p.name]
-    assert stages.count("classifier") == 1 and stages.count("gan") == 1
+    # every trial used the cached stages: one pre-trained classifier per backbone (the search's AlexNet;
+    # the GAN's FID may add its own feature classifier) and one GAN for the whole search
+    stages = [json.loads((p / "MANIFEST.json").read_text()) for p in (out / "cache" / "stages").iterdir()
+              if p.is_dir() and "." not in p.name]
+    classifiers = [s["config"]["model"] for s in stages if s["kind"] == "classifier"]
+    assert len(classifiers) == len(set(classifiers)) and [s["kind"] for s in stages].count("gan") == 1, stages
 
-    report = gansweep("report", SPACE, "--out", out)
-    assert report.returncode == 0, report.stderr
+    assert main(["report", SPACE, "--out", str(out)]) == 0, capsys.readouterr().err
     folder = out / "reports" / SPACE
-    assert (folder / "objective.png").stat().st_size > 5000
-    assert "Best config" in (folder / "report.md").read_text()
+    md, page = (folder / "report.md").read_text(), (folder / "report.html").read_text()
+    assert "Best config" in md and "--confirm-best" in md
+    pictures = ["history.png", "slices.png"]
+    ok = trials[trials["status"] == "ok"]
+    if len(ok) >= 2 and any(ok[k].nunique() > 1 for k in SEARCH_SPACES[SPACE].params):
+        pictures.append("importances.png")
+    else:
+        assert "Parameter importances need at least 2 finished trials" in md
+    for name in pictures:
+        assert (folder / name).stat().st_size > 5000 and f"({name})" in md and f"src='{name}'" in page
+
+    # the best config over a seed, beside the paper's cell at that seed, as a run of Table 3
+    capsys.readouterr()
+    code = main(["search", SPACE, "--confirm-best", "--seeds", "1", "--data-root", str(data_root),
+                 "--out", str(out), "--address", ray_address])
+    confirm = capsys.readouterr()
+    assert code == 0, confirm.out[-3000:] + confirm.err[-3000:]
+    assert "trials 2/2 done, 0 running, 0 pending" in confirm.out
+    best = trials[trials["status"] == "ok"].sort_values("objective").iloc[-1]
+    params = {k: float(best[k]) for k in SEARCH_SPACES[SPACE].params}
+    results = pd.read_parquet(out / "results.parquet")
+    assert len(results) == 2 and set(results["status"]) == {"ok"}
+    assert set(results["table"]) == {"pennisi2021.table3"}
+    assert set(results["cell"]) == {"GAN distillation | Accuracy"}
+    assert sorted(results["overrides"]) == sorted(["{}", json.dumps(params, sort_keys=True)])
+    assert set(results["profile"]) == {"smoke"} and set(results["dataset"]) == {"fashion_mnist"}
+    # `gansweep report pennisi2021.table3` shows them as two blocks (in process: its figures take seconds)
+    table = TABLES["pennisi2021.table3"]
+    text = to_markdown(table, summarize(table, results))
+    assert "overridden, not the paper's cells: margin=" in text
+    assert len(re.findall(r"^\| GAN distillation +\| ours +\| \d", text, re.M)) == 2  # one number per block
+
+
+def test_a_trial_that_stopped_itself_early_finished_and_one_asha_stopped_did_not():
+    assert trial_status({M.DONE_EPOCHS: 7, M.COMPLETE: 1}, None, epochs=30) == "ok"  # its own early stopping
+    assert trial_status({M.DONE_EPOCHS: 30}, None, epochs=30) == "ok"
+    assert trial_status({M.DONE_EPOCHS: 4}, None, epochs=30) == "stopped"  # ASHA
+    assert trial_status({M.DONE_EPOCHS: 4, M.DIVERGED: 1}, None, epochs=30) == "diverged"
+    assert trial_status({}, RuntimeError("boom"), epochs=30) == "error"
+
+
+def _trials(rows):
+    return pd.DataFrame([{"trial_id": str(i), "objective": None, "profile": "smoke", "dataset": "fashion_mnist",
+                          "p_h": 0.5, "margin": 1.0, "p_r": 0.5, **r} for i, r in enumerate(rows)])
+
+
+def test_confirm_best_plans_the_best_finished_config_and_the_papers_cell_per_seed():
+    space = SEARCH_SPACES[SPACE]
+    trials = _trials([{"status": "ok", "objective": 40.0, "p_h": 0.4},
+                      {"status": "stopped", "objective": 90.0, "p_h": 0.9},  # ASHA-stopped: not a candidate
+                      {"status": "ok", "objective": 60.0, "p_h": 0.65, "margin": 0.3, "p_r": 0.75}])
+    planned = confirm_trials(space, trials, seeds=2)
+    assert [(t.table, t.cell.name, t.profile, t.config.seed, t.config.dataset) for t in planned] == [
+        ("pennisi2021.table3", "GAN distillation | Accuracy", "smoke", seed, "fashion_mnist")
+        for seed in (0, 0, 1, 1)]
+    assert [overrides(t) for t in planned] == [{}, {"p_h": 0.65, "margin": 0.3, "p_r": 0.75}] * 2
+    # a larger budget than the search's, when asked
+    assert {t.profile for t in confirm_trials(space, trials, seeds=1, profile="mini")} == {"mini"}
+
+
+@pytest.mark.parametrize("case, args, message", [
+    ("no search", [], "no search pennisi2021.distillation under"),
+    ("no finished trial", ["stopped"], "has no finished trial with an objective"),
+    ("no seed", ["ok", "--seeds", "0"], "--seeds 0: need at least one seed"),
+])
+def test_confirm_best_refuses_bad_input_in_one_line(tmp_path, capsys, case, args, message):
+    out = tmp_path / "out"
+    if args:
+        folder = search_folder(out, SEARCH_SPACES[SPACE])
+        folder.mkdir(parents=True)
+        _trials([{"status": args[0], "objective": 50.0}]).to_parquet(folder / TRIALS_FILE)
+    code = main(["search", SPACE, "--confirm-best", "--out", str(out), *args[1:]])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_report_says_why_it_draws_no_importances_with_one_finished_trial(tmp_path):
+    space = SEARCH_SPACES[SPACE]
+    trials = _trials([{"status": "ok", "objective": 40.0}, {"status": "stopped", "objective": 20.0, "p_h": 0.8}])
+    trials = trials.assign(**{"curve": ['{"1": 40.0}', '{"1": 20.0}'], M.TEST_ACC_AT_BEST_VAL_ACC: [38.0, 19.0],
+                              M.DONE_EPOCHS: [2, 1], "identity": ["a", "b"], "config_hash": ["ha", "hb"]})
+    text, written = write_search_report(space, trials, tmp_path)
+    assert "Parameter importances need at least 2 finished trials with different parameters (1 finished)." in text
+    assert {p.name for p in written} >= {"history.png", "slices.png"} and not (tmp_path / "importances.png").exists()
+    none = write_search_report(space, trials.assign(status="stopped"), tmp_path / "none")[0]
+    assert "No trial finished with an objective yet: no plots." in none and "Best config" not in none

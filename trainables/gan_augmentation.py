@@ -9,7 +9,9 @@ Choices the paper leaves open (config fields):
 - ``sample_from_ema``: generated images come from the EMA of the generator (BigGAN's practice for
   sampling), not from the last iterate.
 - Generated labels follow the real training labels' class frequencies; a classifier epoch has the
-  baseline's number of steps, so methods compare at equal optimiser steps (harness.train.mixed_batches).
+  baseline's number of steps, so methods compare at equal optimiser steps (harness.train.mixed_batches),
+  and with early stopping both stop by the same rule within the same maximum: augmentation never
+  trains beyond the baseline's budget, so it needs no compute-matched control.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from harness.config import check
 from harness.gan_train import GANConfig, gan_stage
 from harness.gans import sample
 from harness.stages import stage_counts
-from harness.train import ClassifierConfig, cell_data, fit_classifier, mixed_batches
+from harness.train import ClassifierConfig, cell_data, feature_classifier, fit_classifier, mixed_batches
 from harness.trial import setup, stage_root
 from trainables import register_method
 
@@ -44,12 +46,16 @@ def gan_augmentation(params: dict) -> None:
     cfg, ctx, device = setup(params, GanAugmentationConfig)
     data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
 
-    # ---- stage: the GAN pre-trained on the cell's real subset ----
-    gan_st, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stage_root(ctx))
+    # ---- stage: the GAN pre-trained on the cell's real subset (early stopping measures FID with a
+    # pre-trained classifier of the cell: the baseline's stage) ----
+    root = stage_root(ctx)
+    fid_net = feature_classifier(cfg, data, device, root, cfg.gan.fid_model) if cfg.gan.patience else None
+    gan_st, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, root, fid_net)
     G = gan.ema.module if cfg.sample_from_ema and gan.ema is not None else gan.gan.generator
 
     # ---- the classifier, from scratch, on [generated, real] batches ----
     def make_batches(rng):
         return mixed_batches(data.train_x, data.train_y, cfg, cfg.p_r, lambda labels: sample(G, labels, rng), rng)
 
-    fit_classifier(cfg, data, device, TuneCheckpointer(stage_counts([gan_st])), make_batches)
+    stages = [gan_st] + ([fid_net[0]] if fid_net else [])
+    fit_classifier(cfg, data, device, TuneCheckpointer(stage_counts(stages)), make_batches)

@@ -5,12 +5,14 @@ Stage 1: the classifier pre-trained on the real subset, model at the lowest vali
 stage: the ``baseline`` cell with the same classifier config). The training subset is split into hard
 samples (prediction wrong, or softmax confidence <= p_h) and easy ones (a cached stage). Stage 2: a
 conditional GAN pre-trained on the real subset (a cached stage, shared with ``gan_augmentation``).
-Stage 3, for ``distill_epochs``: one GAN epoch (L_D; L_G + L_dist, the triplet loss with the generated
-image as anchor, a hard sample of its class as positive and an easy sample of its class as negative,
-on unit-normalised penultimate features of the current classifier, margin m), then one classifier
-epoch on [generated, real] batches with real fraction p_r. Reported: test accuracy at the best
-validation accuracy (Pennisi's tables), and per epoch the generator's FID and the test accuracy
-(Fig. 3), with mode collapse detected and its epoch recorded.
+Stage 3, for up to ``distill_epochs`` (early stopping on validation accuracy with the classifier's
+``patience``): one GAN epoch (L_D; L_G + L_dist, the triplet loss with the generated image as anchor, a
+hard sample of its class as positive and an easy sample of its class as negative, on unit-normalised
+penultimate features of the current classifier, margin m), then one classifier epoch of Algorithm 1:
+every real sample x_i once, with a generated x_g = G(z; y_i) of its label, batches [x_g, x_i] with a
+real fraction p_r (``epoch_mode``). Reported: test accuracy at the best validation accuracy (Pennisi's
+tables), per epoch the generator's FID and the test accuracy (Fig. 3) with mode collapse detected and
+its epoch recorded, and the FID of the pre-trained GAN (Sec. 4.2's 20.05).
 
 Choices the paper leaves open (each a config field or stated here):
 - Classes with no hard (or no easy) sample: their generated anchors get no triplet term (the mean is
@@ -34,13 +36,33 @@ Choices the paper leaves open (each a config field or stated here):
   from the training generator or torch's global RNG, and leave every network in the mode it was in; so
   ``fid_every`` and ``fid_images`` change no trained weight (tests/test_determinism.py). The Inception
   reference set is a seeded class-balanced sample of the test set, not its first images.
+- Algorithm 1 at p_r != 0.5: a batch holds round(p_r B) real samples and B - round(p_r B) generated ones
+  labelled with the real ones' labels, repeated in order; an epoch is one pass over the real samples,
+  so it has ceil(N / round(p_r B)) steps (at p_r = 0: one pass of labels, ceil(N / B) steps). The
+  paper's pairing leaves this open. ``epoch_mode = "equal_steps"`` keeps the baseline's steps per epoch
+  with independently drawn labels (gansweep's earlier reading).
+- GAN losses: BCE as in Eqs. 2-3 (``gan.loss = "bce"``); the DiffAugment BigGAN release's hinge loss is
+  the named variant "hinge".
+- Augmentation: none at the paper profile (the paper mentions none); crop and flip remain the
+  classifier config's ``crop_padding`` and ``flip``, applied to generated images too when on.
+- The compute-matched control (``fake_source = "none"``, gansweep's, not the paper's): stage 3 with no
+  GAN and real images only, the same steps per epoch (Algorithm 1 at this p_r), the same maximum and
+  early stopping; a gain over it is what the generated images add beyond more training.
 - Table 5's "non-collapsed images" ablation (``fake_source = "one_per_class"``): one image per class
-  from the pre-trained (stage-2, not collapsed) generator, plus Gaussian noise of ``noise_std`` (in
-  [-1, 1] units) per use; the GAN epochs are skipped since the classifier never samples G.
+  from the distilled generator before its collapse ("with the GAN model performing well, i.e. before
+  epoch 75"): a cached stage reruns the collapsed row's own stage 3 (same config with fake_source
+  "generator", so the same trajectory) until its diversity ratio falls below ``collapse_ratio`` and keeps
+  G of the last measured epoch before it (``snapshot_epoch``; without a collapse, the last epoch). Plus
+  Gaussian noise of ``noise_std`` ([-1, 1] units) per use; the GAN epochs are skipped, since the
+  classifier never samples G. The row reports ``snapshot_epoch`` and the run's collapse epoch.
+- Pre-trained GAN FID: in the stage-1 classifier's feature space against the validation split
+  (always), Inception FID against a balanced 2,000-image test sample when weights are given; measured
+  on the generator the classifier samples, from its own random stream.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -56,17 +78,18 @@ from harness.config import check
 from harness.data import to_float
 from harness.fidelity import (REPORT_NAMES, balanced_sample, classifier_fid, eval_mode, inception_metrics,
                               measurement_rng)
-from harness.gan_train import GANConfig, gan_epoch, gan_stage
+from harness.gan_train import GANConfig, GANState, gan_epoch, gan_stage
 from harness.gans import sample
 from harness.models import build_classifier
 from harness.stages import stage, stage_counts
 from harness.storage import atomic_write
-from harness.train import (NEW_COST, ClassifierConfig, add_cost, cell_data, classifier_epoch, classifier_stage,
-                           final_metrics, make_optimizer, mixed_batches)
+from harness.train import (NEW_COST, ClassifierConfig, add_cost, cell_data, classifier_epoch, feature_classifier,
+                           final_metrics, make_optimizer, mixed_batches, paired_batches, stop_early)
 from harness.trial import setup, stage_root
 from trainables import register_method
 
-FAKE_SOURCES = ("generator", "one_per_class")
+FAKE_SOURCES = ("generator", "one_per_class", "none")
+EPOCH_MODES = ("algorithm1", "equal_steps")
 ARTIFACT_FILE = "distillation.pt"  # per-trial data for the figures (t-SNE features, sample grids, curves)
 
 
@@ -80,7 +103,8 @@ class GanDistillationConfig(ClassifierConfig):
     p_r: float = 0.5  # fraction of real images per classifier batch in stage 3 (Pennisi: 0.5)
     distill_epochs: int = 250  # stage-3 epochs, each one GAN epoch then one classifier epoch (Pennisi: 250)
     sample_from_ema: bool = False  # classifier batches from the EMA generator instead of the distilled one
-    fake_source: str = "generator"  # "generator", or "one_per_class" (Table 5's non-collapsed ablation)
+    # "generator"; "one_per_class" (Table 5's non-collapsed ablation); "none": the compute-matched control
+    fake_source: str = "generator"
     noise_std: float = 0.05  # std of the noise on the one image per class (one_per_class), [-1, 1] units
     fid_every: int = 1  # epochs between FID measurements (0: only after the last epoch)
     fid_images: int = 1000  # generated (and real) images per FID measurement
@@ -88,6 +112,10 @@ class GanDistillationConfig(ClassifierConfig):
     # profiles cap it (a fixed random subset is labelled; the rest is neither hard nor easy).
     split_images: int = 0
     collapse_ratio: float = 0.2  # mode collapse when generated/real intra-class diversity falls below it
+    # "algorithm1": a stage-3 classifier epoch pairs every real sample with generated images of its label,
+    # p_r real per batch (Pennisi's Algorithm 1; harness.train.paired_batches); "equal_steps": the
+    # baseline's number of steps with labels drawn independently (harness.train.mixed_batches).
+    epoch_mode: str = "algorithm1"
 
     def __post_init__(self):
         super().__post_init__()
@@ -99,6 +127,7 @@ class GanDistillationConfig(ClassifierConfig):
         check(self.noise_std >= 0 and self.fid_every >= 0 and self.fid_images >= 2, "bad noise/FID settings")
         check(self.split_images >= 0, f"split_images {self.split_images} is negative")
         check(0 < self.collapse_ratio < 1, f"collapse_ratio {self.collapse_ratio} is outside (0, 1)")
+        check(self.epoch_mode in EPOCH_MODES, f"epoch_mode {self.epoch_mode!r} is not one of {EPOCH_MODES}")
 
     @property
     def planned_epochs(self) -> int:
@@ -187,20 +216,23 @@ def diversity(x: torch.Tensor, y: torch.Tensor, num_classes: int, per_class: int
 # The trainable
 # ------------------------------------------------------------------------------------------------------
 
-@register_method(GanDistillationConfig)
-def gan_distillation(params: dict) -> None:
-    cfg, ctx, device = setup(params, GanDistillationConfig)
-    data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
-    stages_root = stage_root(ctx)
-    K = data.num_classes
+@dataclass
+class Pretrained:
+    """What stages 1 and 2 give stage 3."""
 
-    # ---- stage 1: the pre-trained classifier (= the baseline cell) and the hard/easy split ----
-    st1, fitted = classifier_stage(cfg.stage1(), data, device, stages_root, FolderCheckpointer)
-    if fitted["best"] is None:
-        raise RuntimeError("stage 1 diverged: no classifier to distil from")
-    pretrained = build_classifier(cfg.model, data.shape[0], data.shape[1], K).to(device)
-    pretrained.load_state_dict(fitted["best"]["model"])
-    pretrained.eval().requires_grad_(False)
+    classifier: torch.nn.Module  # stage 1, frozen: measures FID and labels hard/easy samples
+    weights: dict  # its state_dict, stage 3's starting point
+    hard: torch.Tensor
+    easy: torch.Tensor
+    triplets: TripletSampler
+    gan: GANState | None  # the stage-2 GAN (None for the compute-matched control)
+    stages: list
+
+
+def pretrain(cfg: GanDistillationConfig, data, device, stages_root) -> Pretrained:
+    """Stage 1 (the baseline cell's classifier and the hard/easy split) and stage 2 (the GAN)."""
+    K = data.num_classes
+    st1, pretrained = feature_classifier(cfg, data, device, stages_root)
 
     def split_hard(artifact: Path, work: Path) -> None:
         n = len(data.train_y)
@@ -219,38 +251,94 @@ def gan_distillation(params: dict) -> None:
                      (st1.key, data.split_hash), split_hard)
     labels = torch.load(st_split.path("hard_easy.pt"))
     hard, easy = labels["hard"].to(device), labels["easy"].to(device)
-    triplets = TripletSampler(data.train_x, data.train_y, hard, easy, K)
+    stages, gan = [st1, st_split], None
+    if cfg.fake_source != "none":  # the compute-matched control never samples a generator
+        fid_net = feature_classifier(cfg, data, device, stages_root, cfg.gan.fid_model) if cfg.gan.patience else None
+        st2, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stages_root, fid_net)
+        stages += [st2] + ([fid_net[0]] if fid_net and fid_net[0].key != st1.key else [])
+    weights = {k: v.detach().clone() for k, v in pretrained.state_dict().items()}
+    return Pretrained(pretrained, weights, hard, easy, TripletSampler(data.train_x, data.train_y, hard, easy, K),
+                      gan, stages)
 
-    # ---- stage 2: the pre-trained GAN (shared with gan_augmentation) ----
-    st2, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stages_root)
-    stages = [st1, st_split, st2]
-    counts = stage_counts(stages)
 
-    # ---- stage 3: alternate one GAN epoch and one classifier epoch ----
+@register_method(GanDistillationConfig)
+def gan_distillation(params: dict) -> None:
+    cfg, ctx, device = setup(params, GanDistillationConfig)
+    data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
+    stages_root = stage_root(ctx)
+    pre = pretrain(cfg, data, device, stages_root)
+    stages, snapshot = list(pre.stages), None
+    if cfg.fake_source == "one_per_class":  # Table 5: the distilled generator before its collapse
+        st_snap, snapshot = pre_collapse_snapshot(cfg, ctx, data, device, stages_root, pre)
+        stages.append(st_snap)
+    distil(cfg, ctx, data, device, pre, TuneCheckpointer(stage_counts(stages)), snapshot=snapshot)
+
+
+SNAPSHOT_FILE = "pre_collapse.pt"
+
+
+def pre_collapse_snapshot(cfg: GanDistillationConfig, ctx, data, device, stages_root, pre: Pretrained):
+    """Table 5's non-collapsed generator (a cached stage): the collapsed row's own run (the same config
+    with ``fake_source`` "generator", so the same trajectory), stopped at the first epoch whose diversity
+    ratio falls below ``collapse_ratio``, keeping G from the last measured epoch before it. Without a
+    collapse, G of the run's last epoch. Returns (stage, {"generator", "epoch", "collapse_epoch"})."""
+    run_cfg = dataclasses.replace(cfg, fake_source="generator")
+
+    def compute(artifact: Path, work: Path) -> None:
+        pre_run = dataclasses.replace(pre, gan=copy.deepcopy(pre.gan))  # distil() trains the GAN it is given
+        snap = distil(run_cfg, ctx, data, device, pre_run, FolderCheckpointer(work), stop_at_collapse=True)
+        atomic_write(artifact / SNAPSHOT_FILE, lambda f: torch.save(snap, f))
+
+    key = {"run": dataclasses.asdict(run_cfg)}
+    st = stage(stages_root, "pre_collapse", key, tuple(s.key for s in pre.stages), compute)
+    return st, torch.load(st.path(SNAPSHOT_FILE), map_location=device, weights_only=False)
+
+
+def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt, snapshot: dict | None = None,
+           stop_at_collapse: bool = False) -> dict | None:
+    """Stage 3: per epoch one GAN epoch (generator source) then one classifier epoch, until validation
+    accuracy stops improving (``patience``) or ``distill_epochs``; one report per epoch through ``ckpt``.
+
+    ``stop_at_collapse`` (the pre-collapse snapshot stage) stops at the first collapsed epoch and returns
+    G's weights from the last measured epoch before it; the trial itself writes its figure data and
+    Inception metrics at its last epoch instead."""
+    K = data.num_classes
     rng = seed_everything(cfg.seed)
     model = build_classifier(cfg.model, data.shape[0], data.shape[1], K).to(device)
-    model.load_state_dict(fitted["best"]["model"])
+    model.load_state_dict(pre.weights)
     opt, sched = make_optimizer(cfg, model.parameters())
-    proto_rng = torch.Generator().manual_seed(cfg.seed)
-    prototypes = sample(gan.gan.generator, torch.arange(K, device=device), proto_rng)  # Table 5 ablation
+    gan = pre.gan
+    G = None
+    if gan is not None:
+        G = gan.ema.module if cfg.sample_from_ema and gan.ema is not None else gan.gan.generator
+    prototypes = None
+    if cfg.fake_source == "one_per_class":  # Table 5: one image per class from the pre-collapse snapshot
+        snap_G = copy.deepcopy(gan.gan.generator)
+        snap_G.load_state_dict(snapshot["generator"])
+        prototypes = sample(snap_G, torch.arange(K, device=device), torch.Generator().manual_seed(cfg.seed))
     # the grids before and after distillation show the same z and labels, image for image
-    before = sample(gan.gan.generator, balanced_labels(8 * K, K, device), measurement_rng(cfg.seed, 0, "grid"))
+    before = sample(G, balanced_labels(8 * K, K, device), measurement_rng(cfg.seed, 0, "grid")) if G else None
     real_fid = data.train_x[torch.randperm(len(data.train_y), generator=torch.Generator().manual_seed(0))[:cfg.fid_images]]
     real_div = diversity(data.train_x, data.train_y, K)
-    ckpt = TuneCheckpointer(counts)
-    history, cost, start, collapse_epoch = [], NEW_COST, 1, None
+    history, cost, start, collapse_epoch, pretrained_fid = [], NEW_COST, 1, None, None
+    snap = {"generator": None, "epoch": 0, "collapse_epoch": None}
     if state := ckpt.restore():
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        gan.load_state_dict(state["gan"])
+        if gan is not None:
+            gan.load_state_dict(state["gan"])
         set_rng_states(state["rng"], rng)
         history, start, collapse_epoch = state["history"], state["epoch"] + 1, state["collapse_epoch"]
+        pretrained_fid, snap = state["pretrained_fid"], state["snapshot"]
         cost = {**state["cost"], M.RESTARTS: state["cost"][M.RESTARTS] + 1}
-    G = gan.ema.module if cfg.sample_from_ema and gan.ema is not None else gan.gan.generator
+        if state["complete"]:
+            start = cfg.distill_epochs + 1
+    if pretrained_fid is None:  # the stage-2 GAN before any distillation (Pennisi Sec. 4.2: FID 20.05)
+        pretrained_fid = _pretrained_fid(cfg, ctx, data, pre, G) if G is not None else {}
 
     def distillation_loss(fake: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        positive, negative, valid = triplets.draw(labels, rng)
+        positive, negative, valid = pre.triplets.draw(labels, rng)
         with torch.no_grad():
             f_pos, f_neg = model.features(positive), model.features(negative)
         return triplet_loss(model.features(fake), f_pos, f_neg, cfg.margin, valid)
@@ -265,6 +353,13 @@ def gan_distillation(params: dict) -> None:
     def make_fake(labels: torch.Tensor) -> torch.Tensor:  # the classifier's batches: the training stream
         return fake_images(labels, rng)
 
+    def batches():
+        p_r = 1.0 if cfg.fake_source == "none" and cfg.epoch_mode == "equal_steps" else cfg.p_r
+        if cfg.epoch_mode == "algorithm1":
+            return paired_batches(data.train_x, data.train_y, cfg, p_r, make_fake, rng,
+                                  real_only=cfg.fake_source == "none")
+        return mixed_batches(data.train_x, data.train_y, cfg, p_r, make_fake, rng)
+
     for epoch in range(start, cfg.distill_epochs + 1):
         t0 = time.perf_counter()
         gan_stats = {"extra_loss": math.nan, "d_loss": math.nan, "g_loss": math.nan, "steps": 0, "diverged": False}
@@ -272,36 +367,76 @@ def gan_distillation(params: dict) -> None:
             model.eval().requires_grad_(False)  # F: fixed BN statistics, no gradient into C
             gan_stats = gan_epoch(gan, cfg.gan, data.train_x, data.train_y, rng, distillation_loss)
             model.requires_grad_(True)
-        row, stats = classifier_epoch(model, opt, sched, mixed_batches(data.train_x, data.train_y, cfg, cfg.p_r,
-                                                                       make_fake, rng), data, cfg, epoch)
+        row, stats = classifier_epoch(model, opt, sched, batches(), data, cfg, epoch)
         cost = add_cost(cost, {**stats, "steps": stats["steps"] + gan_stats["steps"]}, time.perf_counter() - t0)
 
-        measure = (cfg.fid_every and epoch % cfg.fid_every == 0) or epoch == cfg.distill_epochs
+        measure = cfg.fake_source != "none" and ((cfg.fid_every and epoch % cfg.fid_every == 0)
+                                                 or epoch == cfg.distill_epochs)
         fid = ratio = math.nan
         if measure and not stats["diverged"]:  # NOTE: its own stream, so measuring leaves training as it is
             g = measurement_rng(cfg.seed, epoch, "fid")
             fake_y = balanced_labels(cfg.fid_images, K, device)
             fake = torch.cat([fake_images(fake_y[i:i + 512], g) for i in range(0, cfg.fid_images, 512)])
-            fid = classifier_fid(pretrained, real_fid, to_uint8(fake), cache_dir=Path(ctx.out) / "cache" / "fidelity")
+            fid = classifier_fid(pre.classifier, real_fid, to_uint8(fake),
+                                 cache_dir=Path(ctx.out) / "cache" / "fidelity")
             ratio = float(torch.nanmean(diversity(fake, fake_y, K) / real_div))
             if collapse_epoch is None and ratio < cfg.collapse_ratio:
                 collapse_epoch = epoch
+            elif collapse_epoch is None and stop_at_collapse:  # the last healthy generator so far
+                snap = {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
+                        "epoch": epoch, "collapse_epoch": None}
         history.append({**row, M.FID_CLASSIFIER: fid, M.DIVERSITY_RATIO: ratio, M.DIST_LOSS: gan_stats["extra_loss"],
                         M.D_LOSS: gan_stats["d_loss"], M.G_LOSS: gan_stats["g_loss"]})
         diverged = stats["diverged"] or gan_stats["diverged"]
-        result = {**history[-1], **final_metrics(history), **cost, M.DEVICE: device.type,
+        stopped = stop_early(history, cfg.patience)
+        complete = diverged or stopped or epoch == cfg.distill_epochs or (stop_at_collapse and collapse_epoch is not None)
+        result = {**history[-1], **final_metrics(history), **cost, **pretrained_fid, M.DEVICE: device.type,
                   M.SPLIT_HASH: data.split_hash, M.DIVERGED: int(diverged), M.DONE_EPOCHS: epoch,
                   M.COLLAPSE_EPOCH: collapse_epoch if collapse_epoch is not None else -1,
-                  M.HARD_FRACTION: float(hard.sum() / (hard | easy).sum()),
-                  M.CLASSES_WITHOUT_TRIPLET: triplets.classes_without_triplet}
-        if epoch == cfg.distill_epochs or diverged:
+                  M.HARD_FRACTION: float(pre.hard.sum() / (pre.hard | pre.easy).sum()),
+                  M.CLASSES_WITHOUT_TRIPLET: pre.triplets.classes_without_triplet,
+                  M.STOPPED_EARLY: int(stopped), M.COMPLETE: int(complete)}
+        if snapshot is not None:
+            result.update({M.SNAPSHOT_EPOCH: snapshot["epoch"],
+                           M.SNAPSHOT_RUN_COLLAPSE_EPOCH: snapshot["collapse_epoch"] or -1})
+        if complete and not stop_at_collapse and cfg.fake_source != "none":
             result.update(_inception(ctx, cfg, data, fake_images, epoch))
-            _save_figure_data(ctx, cfg, data, pretrained, model, hard, easy, before, fake_images, epoch, history)
+            _save_figure_data(ctx, cfg, data, pre, model, before, fake_images, epoch, history)
         ckpt.save(result, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                           "gan": gan.state_dict(), "rng": rng_states(rng), "history": history, "cost": cost,
-                           "epoch": epoch, "collapse_epoch": collapse_epoch})
-        if diverged:
-            return
+                           "gan": gan.state_dict() if gan is not None else None, "rng": rng_states(rng),
+                           "history": history, "cost": cost, "epoch": epoch, "collapse_epoch": collapse_epoch,
+                           "pretrained_fid": pretrained_fid, "snapshot": snap, "complete": complete})
+        if complete:
+            break
+    if stop_at_collapse:
+        if snap["generator"] is None:  # no healthy measured epoch (collapsed at once): the stage-2 generator
+            snap = {"generator": {k: v.detach().cpu().clone() for k, v in pre.gan.gan.generator.state_dict().items()},
+                    "epoch": 0, "collapse_epoch": None}
+        if collapse_epoch is None:  # never collapsed: the run's last generator
+            snap = {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
+                    "epoch": history[-1][M.EPOCH] if history else 0, "collapse_epoch": None}
+        return {**snap, "collapse_epoch": collapse_epoch}
+    return None
+
+
+def _pretrained_fid(cfg, ctx, data, pre: Pretrained, G) -> dict:
+    """FID of the stage-2 generator before distillation: in the stage-1 classifier's feature space against
+    the validation split (always), and Inception FID against the balanced test sample (with weights)."""
+    from harness.fidelity import inception_weights
+
+    K, device = data.num_classes, data.val_y.device
+    g = measurement_rng(cfg.seed, 0, "pretrained_fid")
+    y = balanced_labels(cfg.fid_images, K, device)
+    fake = torch.cat([sample(G, y[i:i + 512], g) for i in range(0, len(y), 512)])
+    out = {M.FID_PRETRAINED_CLASSIFIER: classifier_fid(pre.classifier, data.val_x, to_uint8(fake)),
+           M.FID_PRETRAINED_INCEPTION: math.nan}
+    weights = inception_weights(ctx.inception_weights)
+    if weights is not None:
+        n = min(len(data.test_y), 2000)
+        real = data.test_x[balanced_sample(data.test_y, n, torch.Generator().manual_seed(0))]
+        fake = to_uint8(sample(G, balanced_labels(n, K, device), measurement_rng(cfg.seed, 0, "pretrained_inception")))
+        out[M.FID_PRETRAINED_INCEPTION] = inception_metrics(real, fake, weights)["fid"]
+    return out
 
 
 def _inception(ctx, cfg, data, fake_images, epoch) -> dict:
@@ -320,14 +455,15 @@ def _inception(ctx, cfg, data, fake_images, epoch) -> dict:
     return {REPORT_NAMES[k]: v for k, v in m.items()}  # FID, IS and KID (means and stds), the missing reason
 
 
-def _save_figure_data(ctx, cfg, data, pretrained, model, hard, easy, before, fake_images, epoch, history) -> None:
+def _save_figure_data(ctx, cfg, data, pre: Pretrained, model, before, fake_images, epoch, history) -> None:
     """What Fig. 2-5 need, beside the results: features of easy, hard and generated samples (before
     and after distillation), sample grids before and after (the same z and labels), and the per-epoch
     curves. Generated images come from the measurement streams; the classifier is read in eval mode."""
     K, n = data.num_classes, min(500, cfg.max_eval_images or 500)  # smoke caps it
     g = torch.Generator().manual_seed(0)
     pick = lambda mask: torch.nonzero(mask).flatten()[torch.randperm(int(mask.sum()), generator=g)[:n].to(mask.device)]
-    easy_i, hard_i = pick(easy), pick(hard)
+    easy_i, hard_i = pick(pre.easy), pick(pre.hard)
+    pretrained = pre.classifier
     labels = balanced_labels(n, K, data.train_y.device)
     # NOTE: eval mode: a diverged epoch leaves the classifier in train mode (BatchNorm would update)
     with torch.no_grad(), eval_mode(model):

@@ -1,0 +1,82 @@
+"""Print every stage's validation curve from a run's --out folder: is each stage flat where it stopped?
+
+    python bench/curves.py --out runs [--table quickstart] [--seed 0]
+
+For each classifier stage (a baseline cell: validation accuracy per epoch), each GAN stage (classifier-
+feature FID per epoch, when it early-stopped on it) and each stage-3 trial (validation accuracy per
+distillation epoch), one line: where the best epoch was, where training stopped, and the curve. Evidence
+for issue 8's "the baseline's validation accuracy has plateaued at that budget (its curve)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+def _fmt(values) -> str:
+    return " ".join("nan" if not math.isfinite(v) else f"{v:.1f}" for v in values)
+
+
+def classifier_stages(stages: Path) -> None:
+    for folder in sorted(stages.glob("classifier-*")):
+        if "." in folder.name:
+            continue
+        fitted = torch.load(folder / "classifier.pt", weights_only=False)
+        h = fitted["history"]
+        accs = [r["val_acc"] for r in h]
+        best = max(range(len(accs)), key=lambda i: (accs[i], -i))
+        print(f"classifier {folder.name[:27]}: "
+              f"{len(h)} epochs, best val acc {accs[best]:.2f} at epoch {best + 1}; "
+              f"last 5 epochs: {_fmt(accs[-5:])}")
+        print(f"    val acc per epoch: {_fmt(accs)}")
+
+
+def gan_stages(stages: Path) -> None:
+    for folder in sorted(stages.glob("gan-*")):
+        if "." in folder.name:
+            continue
+        payload = torch.load(folder / "gan.pt", weights_only=False)
+        fids = [r.get("fid", math.nan) for r in payload["history"]]
+        print(f"gan {folder.name[:30]}: {len(fids)} epochs, kept epoch {payload.get('best_epoch')}; "
+              f"FID per epoch: {_fmt(fids)}")
+
+
+def stage3(out: Path, table: str | None, seed: int | None) -> None:
+    if not (out / "results.parquet").exists():
+        print("stage 3: no results.parquet yet (it is written when the run ends)")
+        return
+    rows = pd.read_parquet(out / "results.parquet")
+    rows = rows[rows["method"] == "gan_distillation"]
+    if table:
+        rows = rows[rows["table"] == table]
+    if seed is not None:
+        rows = rows[rows["seed"] == seed]
+    for _, row in rows.drop_duplicates("identity").iterrows():
+        lines = (Path(row["trial_path"]) / "result.json").read_text().splitlines()
+        reports = [json.loads(x) for x in lines if x.strip()]
+        accs = [r["val_acc"] for r in reports]
+        print(f"stage 3 {row['table']} {row['cell']} seed {row['seed']}: {len(accs)} epochs, "
+              f"stopped early {bool(row.get('stopped_early'))}, best val acc epoch {row['best_val_acc_epoch']:.0f}; "
+              f"val acc per epoch: {_fmt(accs)}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--table")
+    p.add_argument("--seed", type=int)
+    args = p.parse_args()
+    stages = args.out / "cache" / "stages"
+    classifier_stages(stages)
+    gan_stages(stages)
+    stage3(args.out, args.table, args.seed)
+
+
+if __name__ == "__main__":
+    main()
