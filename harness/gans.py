@@ -172,7 +172,10 @@ def dcgan_small(in_channels: int, image_size: int, num_classes: int) -> GAN:
 def dcgan_tiny(in_channels: int, image_size: int, num_classes: int) -> GAN:
     """:func:`dcgan` with base width 16: the converge profile's GAN, which must train to a flat FID on a
     2-core CPU within a table's 30 minutes (dcgan_small's transposed convolutions took ~0.15-0.36 s per D+G
-    step of 64 at 28 px here, most of a converging run)."""
+    step of 64 at 28 px here, most of a converging run; dcgan_tiny 2.4x less).
+
+    Parameters: 3x32x32: G 473,527, D 53,201; 1x28x28: G 504,373, D 25,777.
+    """
     return _dcgan(in_channels, image_size, num_classes, base=16)
 
 

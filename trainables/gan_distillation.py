@@ -17,7 +17,7 @@ its epoch recorded, and the FID of the pre-trained GAN (Sec. 4.2's 20.05).
 Choices the paper leaves open (each a config field or stated here):
 - Classes with no hard (or no easy) sample: their generated anchors get no triplet term (the mean is
   over anchors that have both a positive and a negative); the number of such classes is reported
-  (``classes_without_triplet``). Pennisi's 20% CIFAR-10 split has both in every class.
+  (``classes_without_triplet``). Pennisi's 20% CIFAR-10 split is expected to have both in every class.
 - The classifier acts as F in eval mode during the GAN epoch (BatchNorm running statistics are not
   fed generated images) and receives no gradient there; only G's weights move.
 - The reported model is chosen among the stage-3 epochs only: the stage-1 model (the baseline) is
@@ -39,7 +39,9 @@ Choices the paper leaves open (each a config field or stated here):
 - Algorithm 1 at p_r != 0.5: a batch holds round(p_r B) real samples and B - round(p_r B) generated ones
   labelled with the real ones' labels, repeated in order; an epoch is one pass over the real samples,
   so it has ceil(N / round(p_r B)) steps (at p_r = 0: one pass of labels, ceil(N / B) steps). The
-  paper's pairing leaves this open. ``epoch_mode = "equal_steps"`` keeps the baseline's steps per epoch
+  paper's pairing leaves this open. At p_r = 1 (Table 4's 100/0) no generated image reaches the
+  classifier, so the GAN epochs are skipped: the row is stage 1 continued on real data (at Algorithm 1's
+  steps), a stronger control than the paper's, which prints the baseline's number there. ``epoch_mode = "equal_steps"`` keeps the baseline's steps per epoch
   with independently drawn labels (gansweep's earlier reading).
 - GAN losses: BCE as in Eqs. 2-3 (``gan.loss = "bce"``); the DiffAugment BigGAN release's hinge loss is
   the named variant "hinge".
@@ -282,7 +284,9 @@ def pre_collapse_snapshot(cfg: GanDistillationConfig, ctx, data, device, stages_
     with ``fake_source`` "generator", so the same trajectory), stopped at the first epoch whose diversity
     ratio falls below ``collapse_ratio``, keeping G from the last measured epoch before it. Without a
     collapse, G of the run's last epoch. Returns (stage, {"generator", "epoch", "collapse_epoch"})."""
-    run_cfg = dataclasses.replace(cfg, fake_source="generator")
+    # the collapsed row's own config (noise_std only shapes this row's noise: the default, so that one run
+    # serves every noise level)
+    run_cfg = dataclasses.replace(cfg, fake_source="generator", noise_std=GanDistillationConfig.noise_std)
 
     def compute(artifact: Path, work: Path) -> None:
         pre_run = dataclasses.replace(pre, gan=copy.deepcopy(pre.gan))  # distil() trains the GAN it is given
@@ -321,7 +325,10 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
     real_fid = data.train_x[torch.randperm(len(data.train_y), generator=torch.Generator().manual_seed(0))[:cfg.fid_images]]
     real_div = diversity(data.train_x, data.train_y, K)
     history, cost, start, collapse_epoch, pretrained_fid = [], NEW_COST, 1, None, None
-    snap = {"generator": None, "epoch": 0, "collapse_epoch": None}
+    # the snapshot stage's fallback when the very first measured epoch has collapsed: the stage-2 generator,
+    # cloned now (G itself is about to be distilled)
+    snap = {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()} if stop_at_collapse
+            else None, "epoch": 0, "collapse_epoch": None}
     if state := ckpt.restore():
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -363,7 +370,8 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
     for epoch in range(start, cfg.distill_epochs + 1):
         t0 = time.perf_counter()
         gan_stats = {"extra_loss": math.nan, "d_loss": math.nan, "g_loss": math.nan, "steps": 0, "diverged": False}
-        if cfg.fake_source == "generator":
+        # p_r = 1 (Table 4's 100/0): the classifier never samples G, so its GAN epochs would change nothing
+        if cfg.fake_source == "generator" and round(cfg.p_r * cfg.batch_size) < cfg.batch_size:
             model.eval().requires_grad_(False)  # F: fixed BN statistics, no gradient into C
             gan_stats = gan_epoch(gan, cfg.gan, data.train_x, data.train_y, rng, distillation_loss)
             model.requires_grad_(True)
@@ -409,9 +417,6 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
         if complete:
             break
     if stop_at_collapse:
-        if snap["generator"] is None:  # no healthy measured epoch (collapsed at once): the stage-2 generator
-            snap = {"generator": {k: v.detach().cpu().clone() for k, v in pre.gan.gan.generator.state_dict().items()},
-                    "epoch": 0, "collapse_epoch": None}
         if collapse_epoch is None:  # never collapsed: the run's last generator
             snap = {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
                     "epoch": history[-1][M.EPOCH] if history else 0, "collapse_epoch": None}
