@@ -592,6 +592,11 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(127.5).sub_(1.0)
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] (a generator's tanh, clamped) -> uint8 [0, 255]: the inverse of :func:`to_float`."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def augment(x: torch.Tensor, crop_padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
     """Random crop after reflect padding, and horizontal flip, on a whole float batch at once.
 

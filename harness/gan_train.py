@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.config import check
-from harness.data import batches
+from harness.data import batches, to_uint8
 from harness.diffaugment import diff_augment, policy_words
 from harness.gans import EMA, GAN, GANS, build_gan, sample_z
 
@@ -276,8 +276,7 @@ def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root:
         g = measurement_rng(seed, epoch, "gan_stage_fid")  # its own stream: measuring changes no weight
         y = (torch.arange(cfg.fid_images) % data.num_classes).to(device)
         fake = torch.cat([sample(G, y[i:i + 500], g) for i in range(0, len(y), 500)])
-        fake_u8 = ((fake.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return classifier_fid(fid_net[1], data.val_x, fake_u8)
+        return classifier_fid(fid_net[1], data.val_x, to_uint8(fake))
 
     def compute(artifact: Path, work: Path) -> None:
         ckpt = FolderCheckpointer(work)

@@ -77,7 +77,7 @@ import torch.nn.functional as F
 from harness import metrics as M
 from harness.checkpoint import FolderCheckpointer, TuneCheckpointer, rng_states, seed_everything, set_rng_states
 from harness.config import check
-from harness.data import to_float
+from harness.data import to_float, to_uint8
 from harness.fidelity import (REPORT_NAMES, balanced_sample, classifier_fid, eval_mode, inception_metrics,
                               measurement_rng)
 from harness.gan_train import GANConfig, GANState, gan_epoch, gan_stage
@@ -198,10 +198,6 @@ def balanced_labels(n: int, num_classes: int, device) -> torch.Tensor:
     return (torch.arange(n) % num_classes).to(device)
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
 def diversity(x: torch.Tensor, y: torch.Tensor, num_classes: int, per_class: int = 16) -> torch.Tensor:
     """Per class, the mean pairwise L2 distance between (up to ``per_class``) images of that class
     (uint8 images are compared in the [-1, 1] scale of generated ones)."""
@@ -222,8 +218,7 @@ def diversity(x: torch.Tensor, y: torch.Tensor, num_classes: int, per_class: int
 class Pretrained:
     """What stages 1 and 2 give stage 3."""
 
-    classifier: torch.nn.Module  # stage 1, frozen: measures FID and labels hard/easy samples
-    weights: dict  # its state_dict, stage 3's starting point
+    classifier: torch.nn.Module  # stage 1, frozen: stage 3's starting point; measures FID, labels hard/easy
     hard: torch.Tensor
     easy: torch.Tensor
     triplets: TripletSampler
@@ -258,8 +253,7 @@ def pretrain(cfg: GanDistillationConfig, data, device, stages_root) -> Pretraine
         fid_net = feature_classifier(cfg, data, device, stages_root, cfg.gan.fid_model) if cfg.gan.patience else None
         st2, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stages_root, fid_net)
         stages += [st2] + ([fid_net[0]] if fid_net and fid_net[0].key != st1.key else [])
-    weights = {k: v.detach().clone() for k, v in pretrained.state_dict().items()}
-    return Pretrained(pretrained, weights, hard, easy, TripletSampler(data.train_x, data.train_y, hard, easy, K),
+    return Pretrained(pretrained, hard, easy, TripletSampler(data.train_x, data.train_y, hard, easy, K),
                       gan, stages)
 
 
@@ -309,7 +303,7 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
     K = data.num_classes
     rng = seed_everything(cfg.seed)
     model = build_classifier(cfg.model, data.shape[0], data.shape[1], K).to(device)
-    model.load_state_dict(pre.weights)
+    model.load_state_dict(pre.classifier.state_dict())  # a copy: the stage-1 classifier stays as it is
     opt, sched = make_optimizer(cfg, model.parameters())
     gan = pre.gan
     G = None
@@ -327,8 +321,7 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
     history, cost, start, collapse_epoch, pretrained_fid = [], NEW_COST, 1, None, None
     # the snapshot stage's fallback when the very first measured epoch has collapsed: the stage-2 generator,
     # cloned now (G itself is about to be distilled)
-    snap = {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()} if stop_at_collapse
-            else None, "epoch": 0, "collapse_epoch": None}
+    snap = _snapshot(G, 0) if stop_at_collapse else None
     if state := ckpt.restore():
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -391,8 +384,7 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
             if collapse_epoch is None and ratio < cfg.collapse_ratio:
                 collapse_epoch = epoch
             elif collapse_epoch is None and stop_at_collapse:  # the last healthy generator so far
-                snap = {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
-                        "epoch": epoch, "collapse_epoch": None}
+                snap = _snapshot(G, epoch)
         history.append({**row, M.FID_CLASSIFIER: fid, M.DIVERSITY_RATIO: ratio, M.DIST_LOSS: gan_stats["extra_loss"],
                         M.D_LOSS: gan_stats["d_loss"], M.G_LOSS: gan_stats["g_loss"]})
         diverged = stats["diverged"] or gan_stats["diverged"]
@@ -418,33 +410,29 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
             break
     if stop_at_collapse:
         if collapse_epoch is None:  # never collapsed: the run's last generator
-            snap = {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()},
-                    "epoch": history[-1][M.EPOCH] if history else 0, "collapse_epoch": None}
+            snap = _snapshot(G, history[-1][M.EPOCH] if history else 0)
         return {**snap, "collapse_epoch": collapse_epoch}
     return None
+
+
+def _snapshot(G: torch.nn.Module, epoch: int) -> dict:
+    """G's weights now (a CPU copy, untouched by further training) and the epoch they are from."""
+    return {"generator": {k: v.detach().cpu().clone() for k, v in G.state_dict().items()}, "epoch": epoch}
 
 
 def _pretrained_fid(cfg, ctx, data, pre: Pretrained, G) -> dict:
     """FID of the stage-2 generator before distillation: in the stage-1 classifier's feature space against
     the validation split (always), and Inception FID against the balanced test sample (with weights)."""
-    from harness.fidelity import inception_weights
-
     K, device = data.num_classes, data.val_y.device
     g = measurement_rng(cfg.seed, 0, "pretrained_fid")
     y = balanced_labels(cfg.fid_images, K, device)
     fake = torch.cat([sample(G, y[i:i + 512], g) for i in range(0, len(y), 512)])
-    out = {M.FID_PRETRAINED_CLASSIFIER: classifier_fid(pre.classifier, data.val_x, to_uint8(fake)),
-           M.FID_PRETRAINED_INCEPTION: math.nan}
-    weights = inception_weights(ctx.inception_weights)
-    if weights is not None:
-        n = min(len(data.test_y), 2000)
-        real = data.test_x[balanced_sample(data.test_y, n, torch.Generator().manual_seed(0))]
-        fake = to_uint8(sample(G, balanced_labels(n, K, device), measurement_rng(cfg.seed, 0, "pretrained_inception")))
-        out[M.FID_PRETRAINED_INCEPTION] = inception_metrics(real, fake, weights)["fid"]
-    return out
+    inception = _inception(ctx, cfg, data, lambda labels, g: sample(G, labels, g), 0, "pretrained_inception")
+    return {M.FID_PRETRAINED_CLASSIFIER: classifier_fid(pre.classifier, data.val_x, to_uint8(fake)),
+            M.FID_PRETRAINED_INCEPTION: math.nan if inception[M.FID_INCEPTION] is None else inception[M.FID_INCEPTION]}
 
 
-def _inception(ctx, cfg, data, fake_images, epoch) -> dict:
+def _inception(ctx, cfg, data, fake_images, epoch, purpose: str = "inception") -> dict:
     """FID, IS and KID with Inception weights when the run has them; else missing, with the reason.
 
     Real: a class-balanced sample of 2,000 test images (the same for every trial of a dataset, so values
@@ -452,11 +440,14 @@ def _inception(ctx, cfg, data, fake_images, epoch) -> dict:
     from harness.fidelity import inception_weights
 
     weights = inception_weights(ctx.inception_weights)
-    n = min(len(data.test_y), 2000)
-    real = data.test_x[balanced_sample(data.test_y, n, torch.Generator().manual_seed(0))]
-    fake = to_uint8(fake_images(balanced_labels(n, data.num_classes, data.test_y.device),
-                                measurement_rng(cfg.seed, epoch, "inception")))
-    m = inception_metrics(real, fake, weights)
+    if weights is None:  # missing, with the reason, before sampling 2,000 images for nothing
+        m = inception_metrics(None, None, None)
+    else:
+        n = min(len(data.test_y), 2000)
+        real = data.test_x[balanced_sample(data.test_y, n, torch.Generator().manual_seed(0))]
+        fake = to_uint8(fake_images(balanced_labels(n, data.num_classes, data.test_y.device),
+                                    measurement_rng(cfg.seed, epoch, purpose)))
+        m = inception_metrics(real, fake, weights)
     return {REPORT_NAMES[k]: v for k, v in m.items()}  # FID, IS and KID (means and stds), the missing reason
 
 
