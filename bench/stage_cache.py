@@ -4,7 +4,7 @@ With the cache, the five cells share one pre-trained classifier, one hard/easy s
 pre-trained GAN; without it (GANSWEEP_PRIVATE_STAGES=1), every trial computes its own. Same trials,
 same resources, same profile; prints both wall times and the ratio (target <= 0.5x).
 
-    .venv/bin/python bench/stage_cache.py [--profile smoke] [--data-root data]
+    .venv/bin/python bench/stage_cache.py [--profile smoke] [--data-root data] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="smoke", help="smoke (minutes here) or mini (hours on 2 cores)")
     parser.add_argument("--data-root", type=Path, default=default_root())
+    parser.add_argument("--keep", type=Path, help="keep both sides' --out folders here (else a temporary folder)")
     args = parser.parse_args()
     walls = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
         for side, env in (("without cache", {"GANSWEEP_PRIVATE_STAGES": "1"}), ("with cache", {})):
             out = Path(tmp) / side.replace(" ", "-")
             # decode the dataset into the tensor cache first, so neither side pays for it

@@ -18,8 +18,6 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
-from torchvision.models.inception import BasicConv2d
 
 from harness.registry import Registry
 
@@ -260,12 +258,16 @@ def resnet18(in_channels: int, image_size: int, num_classes: int) -> Classifier:
     """torchvision ResNet-18 (weights=None) for small images: conv1 -> 3x3 stride-1 padding-1 conv
     (in_channels -> 64, no bias, kaiming init like torchvision's), maxpool -> Identity, fc -> Identity in the
     body; the head is a new Linear(512, num_classes). Stages run at 32/16/8/4 px for 32x32 inputs."""
+    import torchvision  # here, not at the top: importing it costs ~1.3 s in every Ray worker (torch._dynamo)
+
     return _small_resnet(torchvision.models.resnet18(weights=None), in_channels, num_classes)
 
 
 @CLASSIFIERS.register
 def resnet50(in_channels: int, image_size: int, num_classes: int) -> Classifier:
     """torchvision ResNet-50 (weights=None), adapted exactly as :func:`resnet18`; 2048-d features."""
+    import torchvision
+
     return _small_resnet(torchvision.models.resnet50(weights=None), in_channels, num_classes)
 
 
@@ -275,6 +277,8 @@ def densenet121(in_channels: int, image_size: int, num_classes: int) -> Classifi
     padding-1 conv (in_channels -> 64, no bias, kaiming init like torchvision's), features.pool0 -> Identity,
     classifier -> Identity (torchvision's forward already applies ReLU, global average pool and flatten before
     it); the head is a new Linear(1024, num_classes). Dense blocks run at 32/16/8/4 px for 32x32 inputs."""
+    import torchvision
+
     net = torchvision.models.densenet121(weights=None)
     net.features.conv0 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(net.features.conv0.weight)
@@ -297,6 +301,9 @@ def inception_v3(in_channels: int, image_size: int, num_classes: int) -> Classif
     (std 0.1) init like the rest of the network. Without aux logits the forward returns a plain tensor in
     train and eval mode.
     """
+    import torchvision
+    from torchvision.models.inception import BasicConv2d
+
     net = torchvision.models.Inception3(aux_logits=False, init_weights=True, transform_input=False)
     net.Conv2d_1a_3x3 = BasicConv2d(in_channels, 32, kernel_size=3, padding=1)
     net.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3, padding=1)

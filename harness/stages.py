@@ -14,7 +14,9 @@ intact one of the same key), and the trial counts it as stale so that its report
 
 A stage is computed under a file lock, so concurrent trials (also on other hosts, when --out is on
 shared storage) compute it once: the others wait, saying what they wait for, and give up with
-:class:`StageTimeout` after ``wait_timeout_s``. The artifact folder appears by one rename, so it is
+:class:`StageTimeout` after ``wait_timeout_s``. A trial that needs independent stages (Pennisi's
+pre-trained classifier and pre-trained GAN) runs them through :func:`any_order`, so it computes the
+one nobody holds instead of idling behind another trial's lock. The artifact folder appears by one rename, so it is
 whole or absent; it is verified against its manifest when read, and a corrupt artifact is recomputed
 with a warning. A compute that dies leaves its ``.partial`` folder, where the next attempt resumes from
 the last epoch checkpoint.
@@ -22,6 +24,7 @@ the last epoch checkpoint.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -43,6 +46,14 @@ WAIT_LOG_EVERY_S = 60.0  # how often a trial waiting on another trial's stage sa
 
 class StageTimeout(RuntimeError):
     """A trial waited longer than its limit for a stage another trial was computing."""
+
+
+class StageBusy(Exception):
+    """Inside :func:`any_order`: another trial holds the stage's lock (the branch is tried again later)."""
+
+
+# True while any_order tries a branch: a stage held by another trial raises StageBusy instead of waiting.
+_NO_WAIT = contextvars.ContextVar("gansweep_stage_no_wait", default=False)
 
 
 @dataclass(frozen=True)
@@ -143,7 +154,14 @@ def stage(store: StageStore | Path, kind: str, config: Any, inputs: tuple[str, .
     code = code_version(compute.__module__)
     folder = Path(store.root) / f"{kind}-{key}-{code}"
     lock = file_lock(folder)
-    _acquire(lock, folder.name, store.wait_timeout_s)
+    if _NO_WAIT.get():
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise StageBusy(folder.name) from None
+    else:
+        _acquire(lock, folder.name, store.wait_timeout_s)
+    waiting = _NO_WAIT.set(False)  # stages read inside compute() wait as usual: this one's lock is held
     try:
         if folder.is_dir():
             intact = verify(folder)
@@ -172,8 +190,40 @@ def stage(store: StageStore | Path, kind: str, config: Any, inputs: tuple[str, .
         os.replace(tmp, folder)  # the artifact appears whole
         shutil.rmtree(work, ignore_errors=True)
     finally:
+        _NO_WAIT.reset(waiting)
         lock.release()
     return Stage(kind, key, folder, computed=True)
+
+
+def any_order(*branches: Callable[[], Any]) -> list:
+    """Run independent branches of stages (each a function reading or computing one or more stages) and
+    return their results in the order given, never idling behind another trial's lock while a branch
+    can go on: each pending branch is tried without waiting (a stage held by another trial raises
+    :class:`StageBusy` and the branch is tried again later; the stages it got so far are cached, so
+    a retry reads them); when every pending branch is held, the first one is run waiting as usual.
+
+    Why: two trials of a Pennisi table start together and need the same pre-trained classifier and
+    GAN, which do not depend on each other; with one lock after the other, the second trial's core
+    idled while the first computed both (bench/stage_cache.py: 0.64x of the no-cache time at mini).
+    """
+    results: list = [None] * len(branches)
+    pending = list(range(len(branches)))
+    while pending:
+        progressed = False
+        for i in list(pending):
+            token = _NO_WAIT.set(True)
+            try:
+                results[i] = branches[i]()
+            except StageBusy:
+                continue
+            finally:
+                _NO_WAIT.reset(token)
+            pending.remove(i)
+            progressed = True
+        if pending and not progressed:
+            first = pending.pop(0)
+            results[first] = branches[first]()
+    return results
 
 
 def _manifest(folder: Path) -> dict:

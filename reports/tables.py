@@ -632,16 +632,23 @@ def write_paper_report(paper: str, parts: Sequence[Part], folder: Path, formats=
 
 def write_reports(tables: Sequence[Table], results: pd.DataFrame, root: Path, formats=FORMATS,
                   artifacts: Path | None = None) -> list[tuple[str, list[Path]]]:
-    """Every table's report in ``root/<table>``; when the tables are two or more of one paper (``gansweep
-    reproduce``, or ``report`` of some of its tables), also the paper's report in ``root/<paper>``.
-    Returns (Markdown, paths) to print: the paper's alone when there is one (it holds every table)."""
+    """Every table's report in ``root/<table>``; for each paper with two or more of its tables among them
+    (``gansweep reproduce``, ``report`` of some of its tables, or ``report`` of everything in an --out),
+    also the paper's report in ``root/<paper>``. Returns (Markdown, paths) to print: a paper's report
+    stands for its tables (it holds every one of them); a table of no such paper prints its own."""
     parts, out = [], []
     for table in tables:
         part, text, written = _table_report(table, results, root / table.name, formats, artifacts)
         parts.append(part)
         out.append((text, written))
-    papers = {t.paper for t in tables}
-    if len(tables) > 1 and len(papers) == 1:
-        text, written = write_paper_report(papers.pop(), parts, root / tables[0].paper, formats)
-        return [(text, [p for _, w in out for p in w] + written)]
-    return out
+    papers = {}
+    for part, done in zip(parts, out):
+        papers.setdefault(part.table.paper, []).append((part, done))
+    printed = []
+    for paper, members in papers.items():
+        if paper and len(members) > 1:
+            text, written = write_paper_report(paper, [p for p, _ in members], root / paper, formats)
+            printed.append((text, [path for _, (_, w) in members for path in w] + written))
+        else:
+            printed += [done for _, done in members]
+    return printed

@@ -275,7 +275,10 @@ def test_report_files_figures_and_a_papers_report(tmp_path):
     assert len(images) == 3 and all((paper / src).is_file() for src in images)
     assert all(src.startswith("../pennisi2021.table") for src in images)
 
-    # tables of several papers: one report each, no paper's report
+    # tables of several papers: a paper with one table given has no paper's report; one with two has
     quick = TABLES["quickstart"]  # (no results of either table here: no figure to draw)
     both = write_reports([TABLES["pennisi2021.gan_fid"], quick], results, tmp_path / "mixed")
     assert len(both) == 2 and not (tmp_path / "mixed" / "pennisi2021").exists()
+    three = write_reports([T3, quick, t4], results, tmp_path / "all")
+    assert [text.splitlines()[0] for text, _ in three][0].startswith("# pennisi2021: ") and len(three) == 2
+    assert (tmp_path / "all" / "pennisi2021" / "report.html").is_file()

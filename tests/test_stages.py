@@ -4,13 +4,14 @@ verified by checksum, recomputed when corrupt, keyed by the code that computes i
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.identity import code_version
-from harness.stages import StageStore, StageTimeout, stage, stage_key
+from harness.stages import StageStore, StageTimeout, any_order, stage, stage_key
 from harness.storage import file_lock
 
 
@@ -122,3 +123,52 @@ def test_key_follows_config_and_inputs():
     assert stage_key("gan", {"lr": 1}, ("a",)) != stage_key("gan", {"lr": 2}, ("a",))
     assert stage_key("gan", {"lr": 1}, ("a",)) != stage_key("gan", {"lr": 1}, ("b",))
     assert stage_key("gan", {"lr": 1}, ("a",)) != stage_key("classifier", {"lr": 1}, ("a",))
+
+
+def _held(root: Path, kind: str):
+    """The lock another trial would hold while computing the stage ``kind`` (config {"lr": 0.1})."""
+    return file_lock(root / f"{kind}-{stage_key(kind, {'lr': 0.1}, ())}-{code_version(__name__)}")
+
+
+def test_independent_stages_run_in_the_order_that_finds_one_free(tmp_path):
+    """Stage "a" is held by another trial: any_order computes "b" first instead of idling, then "a" once
+    the other trial let go (it lets go inside b's compute: no sleep, no race); results come in the
+    order given. With every branch held, it waits on the first (and gives up after its limit)."""
+    order = []
+
+    def branch(kind, then=None, slow=False):
+        def compute(artifact: Path, work: Path) -> None:
+            order.append(kind)
+            (artifact / "x").write_text(kind)
+            if then:
+                then()
+        store = StageStore(tmp_path, wait_timeout_s=60 if slow else 0.3)
+        return lambda: stage(store, kind, {"lr": 0.1}, (), compute)
+
+    other = _held(tmp_path, "a")
+    other.acquire()
+    a, b = any_order(branch("a"), branch("b", then=other.release))
+    assert order == ["b", "a"] and (a.kind, b.kind) == ("a", "b") and a.computed and b.computed
+    order.clear()
+    assert [s.computed for s in any_order(branch("a"), branch("b"))] == [False, False] and not order
+
+    with _held(tmp_path, "c"), _held(tmp_path, "d"):
+        with pytest.raises(StageTimeout, match="waiting for stage c-"):
+            any_order(branch("c"), branch("d"))
+    assert not order
+
+    # every branch held, then let go (by another thread, whenever): it waits, then gets both
+    held, go = threading.Event(), threading.Event()
+
+    def other_trial():
+        with _held(tmp_path, "e"), _held(tmp_path, "f"):
+            held.set()
+            go.wait(timeout=60)
+
+    thread = threading.Thread(target=other_trial)
+    thread.start()
+    held.wait(timeout=60)
+    threading.Timer(0.5, go.set).start()
+    e, f = any_order(branch("e", slow=True), branch("f", slow=True))
+    thread.join()
+    assert (e.kind, f.kind) == ("e", "f") and e.computed and f.computed and sorted(order) == ["e", "f"]

@@ -83,7 +83,7 @@ from harness.fidelity import (REPORT_NAMES, balanced_sample, classifier_fid, eva
 from harness.gan_train import GANConfig, GANState, gan_epoch, gan_stage
 from harness.gans import sample
 from harness.models import build_classifier
-from harness.stages import stage, stage_counts
+from harness.stages import any_order, stage, stage_counts
 from harness.storage import atomic_write
 from harness.train import (NEW_COST, ClassifierConfig, add_cost, cell_data, classifier_epoch, feature_classifier,
                            final_metrics, make_optimizer, mixed_batches, paired_batches, stop_early)
@@ -227,32 +227,48 @@ class Pretrained:
 
 
 def pretrain(cfg: GanDistillationConfig, data, device, stages_root) -> Pretrained:
-    """Stage 1 (the baseline cell's classifier and the hard/easy split) and stage 2 (the GAN)."""
+    """Stage 1 (the baseline cell's classifier and the hard/easy split) and stage 2 (the GAN).
+
+    The two are independent (the GAN trains on real data alone; it needs the classifier only when its
+    early stopping measures FID in that classifier's features), so they run in whichever order finds a
+    stage free (harness.stages.any_order): two trials starting together compute one each."""
     K = data.num_classes
-    st1, pretrained = feature_classifier(cfg, data, device, stages_root)
 
-    def split_hard(artifact: Path, work: Path) -> None:
-        n = len(data.train_y)
-        idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:cfg.split_images or n]
-        idx = idx.sort().values.to(device)
-        with torch.no_grad():
-            probs = torch.cat([F.softmax(pretrained(to_float(data.train_x[idx[i:i + cfg.eval_batch_size]])), 1)
-                               for i in range(0, len(idx), cfg.eval_batch_size)])
-        hard = torch.zeros(n, dtype=torch.bool, device=device)
-        easy = torch.zeros(n, dtype=torch.bool, device=device)
-        hard[idx] = hard_easy_split(probs, data.train_y[idx], cfg.p_h)
-        easy[idx] = ~hard[idx]
-        atomic_write(artifact / "hard_easy.pt", lambda f: torch.save({"hard": hard.cpu(), "easy": easy.cpu()}, f))
+    def classifier_and_split():
+        st1, pretrained = feature_classifier(cfg, data, device, stages_root)
 
-    st_split = stage(stages_root, "hard_easy", {"p_h": cfg.p_h, "split_images": cfg.split_images},
-                     (st1.key, data.split_hash), split_hard)
+        def split_hard(artifact: Path, work: Path) -> None:
+            n = len(data.train_y)
+            idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:cfg.split_images or n]
+            idx = idx.sort().values.to(device)
+            with torch.no_grad():
+                probs = torch.cat([F.softmax(pretrained(to_float(data.train_x[idx[i:i + cfg.eval_batch_size]])), 1)
+                                   for i in range(0, len(idx), cfg.eval_batch_size)])
+            hard = torch.zeros(n, dtype=torch.bool, device=device)
+            easy = torch.zeros(n, dtype=torch.bool, device=device)
+            hard[idx] = hard_easy_split(probs, data.train_y[idx], cfg.p_h)
+            easy[idx] = ~hard[idx]
+            atomic_write(artifact / "hard_easy.pt",
+                         lambda f: torch.save({"hard": hard.cpu(), "easy": easy.cpu()}, f))
+
+        st_split = stage(stages_root, "hard_easy", {"p_h": cfg.p_h, "split_images": cfg.split_images},
+                         (st1.key, data.split_hash), split_hard)
+        return st1, pretrained, st_split
+
+    def generator():
+        fid_net = feature_classifier(cfg, data, device, stages_root, cfg.gan.fid_model) if cfg.gan.patience else None
+        st2, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stages_root, fid_net)
+        return st2, gan, fid_net[0] if fid_net else None
+
+    # the compute-matched control never samples a generator
+    branches = [classifier_and_split] + ([generator] if cfg.fake_source != "none" else [])
+    (st1, pretrained, st_split), *rest = any_order(*branches)
     labels = torch.load(st_split.path("hard_easy.pt"))
     hard, easy = labels["hard"].to(device), labels["easy"].to(device)
     stages, gan = [st1, st_split], None
-    if cfg.fake_source != "none":  # the compute-matched control never samples a generator
-        fid_net = feature_classifier(cfg, data, device, stages_root, cfg.gan.fid_model) if cfg.gan.patience else None
-        st2, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, stages_root, fid_net)
-        stages += [st2] + ([fid_net[0]] if fid_net and fid_net[0].key != st1.key else [])
+    if rest:
+        st2, gan, st_fid = rest[0]
+        stages += [st2] + ([st_fid] if st_fid and st_fid.key != st1.key else [])
     return Pretrained(pretrained, hard, easy, TripletSampler(data.train_x, data.train_y, hard, easy, K),
                       gan, stages)
 
