@@ -130,7 +130,9 @@ _table("pennisi2021.table2", "Table 2: AlexNet on CIFAR-10, accuracy vs % of the
 # Table 3: GAN augmentation vs GAN distillation, AlexNet 20% (also the poster's second table).
 _table("pennisi2021.table3", "Table 3: ablation, GAN augmentation vs GAN distillation (AlexNet, 20%)",
        [Cell("Baseline", "Accuracy", "baseline", ALEXNET_20, 69.63),
-        Cell("GAN augmentation", "Accuracy", "gan_augmentation", ALEXNET_20, 72.17),
+        # the distillation framework without the distillation loss ("adding the distillation loss leads to
+        # an accuracy gain of about 5 percent points"; trainables/gan_distillation.py)
+        Cell("GAN augmentation", "Accuracy", "gan_distillation", {**ALEXNET_20, "dist_weight": 0.0}, 72.17),
         Cell("GAN distillation", "Accuracy", "gan_distillation", ALEXNET_20, 74.56),
         Cell(MATCHED, "Accuracy", "gan_distillation", {**ALEXNET_20, **CONTROL})],
        gains=[Gain("Gain: GAN augmentation", "GAN augmentation", "Baseline", {"Accuracy": 2.54}),
