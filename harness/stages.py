@@ -116,12 +116,14 @@ def stage_counts(stages: list[Stage]) -> dict[str, int]:
 
 def _acquire(lock, what: str, timeout_s: float) -> None:
     """Take ``lock``; while another trial holds it, say every minute what we wait for, and give up after
-    ``timeout_s`` with a clear error instead of holding a Ray slot forever."""
+    ``timeout_s`` with a clear error instead of holding a Ray slot forever. Inside :func:`any_order`,
+    a held lock raises :class:`StageBusy` instead of waiting."""
     try:
         lock.acquire(timeout=0)
         return
     except Timeout:
-        pass
+        if _NO_WAIT.get():
+            raise StageBusy(what) from None
     waited = 0.0
     while True:
         print(f"gansweep: waiting for stage {what}: another trial is computing it "
@@ -154,13 +156,7 @@ def stage(store: StageStore | Path, kind: str, config: Any, inputs: tuple[str, .
     code = code_version(compute.__module__)
     folder = Path(store.root) / f"{kind}-{key}-{code}"
     lock = file_lock(folder)
-    if _NO_WAIT.get():
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise StageBusy(folder.name) from None
-    else:
-        _acquire(lock, folder.name, store.wait_timeout_s)
+    _acquire(lock, folder.name, store.wait_timeout_s)
     waiting = _NO_WAIT.set(False)  # stages read inside compute() wait as usual: this one's lock is held
     try:
         if folder.is_dir():

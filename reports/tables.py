@@ -636,19 +636,15 @@ def write_reports(tables: Sequence[Table], results: pd.DataFrame, root: Path, fo
     (``gansweep reproduce``, ``report`` of some of its tables, or ``report`` of everything in an --out),
     also the paper's report in ``root/<paper>``. Returns (Markdown, paths) to print: a paper's report
     stands for its tables (it holds every one of them); a table of no such paper prints its own."""
-    parts, out = [], []
+    papers: dict[str, list] = {}  # paper -> [(part, text, written)] of its tables, in the order given
     for table in tables:
-        part, text, written = _table_report(table, results, root / table.name, formats, artifacts)
-        parts.append(part)
-        out.append((text, written))
-    papers = {}
-    for part, done in zip(parts, out):
-        papers.setdefault(part.table.paper, []).append((part, done))
+        papers.setdefault(table.paper, []).append(
+            _table_report(table, results, root / table.name, formats, artifacts))
     printed = []
     for paper, members in papers.items():
-        if paper and len(members) > 1:
-            text, written = write_paper_report(paper, [p for p, _ in members], root / paper, formats)
-            printed.append((text, [path for _, (_, w) in members for path in w] + written))
+        if len(members) > 1:
+            text, written = write_paper_report(paper, [part for part, _, _ in members], root / paper, formats)
+            printed.append((text, [path for _, _, w in members for path in w] + written))
         else:
-            printed += [done for _, done in members]
+            printed += [(text, written) for _, text, written in members]
     return printed

@@ -74,9 +74,13 @@ def test_concurrent_processes_compute_a_stage_once(tmp_path):
     assert sum("waiting for stage toy-" in text for text in said) == n - 1
 
 
+def _held(root: Path, kind: str):
+    """The lock another trial would hold while computing the stage ``kind`` (config {"lr": 0.1})."""
+    return file_lock(root / f"{kind}-{stage_key(kind, {'lr': 0.1}, ())}-{code_version(__name__)}")
+
+
 def test_a_trial_waiting_too_long_for_a_stage_gives_up_with_a_clear_error(tmp_path, capsys):
-    key_folder = tmp_path / f"toy-{stage_key('toy', {'lr': 0.1}, ())}-{code_version(__name__)}"
-    with file_lock(key_folder):  # another trial is computing it
+    with _held(tmp_path, "toy"):  # another trial is computing it
         with pytest.raises(StageTimeout, match="waiting for stage toy-"):
             stage(StageStore(tmp_path, wait_timeout_s=0.3), "toy", {"lr": 0.1}, (), _slow_compute(tmp_path / "log"))
     assert "waiting for stage toy-" in capsys.readouterr().out
@@ -123,11 +127,6 @@ def test_key_follows_config_and_inputs():
     assert stage_key("gan", {"lr": 1}, ("a",)) != stage_key("gan", {"lr": 2}, ("a",))
     assert stage_key("gan", {"lr": 1}, ("a",)) != stage_key("gan", {"lr": 1}, ("b",))
     assert stage_key("gan", {"lr": 1}, ("a",)) != stage_key("classifier", {"lr": 1}, ("a",))
-
-
-def _held(root: Path, kind: str):
-    """The lock another trial would hold while computing the stage ``kind`` (config {"lr": 0.1})."""
-    return file_lock(root / f"{kind}-{stage_key(kind, {'lr': 0.1}, ())}-{code_version(__name__)}")
 
 
 def test_independent_stages_run_in_the_order_that_finds_one_free(tmp_path):
