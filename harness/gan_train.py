@@ -254,14 +254,19 @@ def gan_epoch(state: GANState, cfg: GANConfig, x_u8: torch.Tensor, y: torch.Tens
 GAN_STAGE_FILE = "gan.pt"
 
 
-def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root: Path, fid_net=None):
+def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root: Path, fid_net=None,
+              sampling: tuple[str, Callable[[], torch.Tensor]] | None = None):
     """The GAN of ``cfg`` pre-trained on ``data``'s training subset with ``seed``, from the stage cache
     (trained if absent, with a checkpoint per epoch in the stage's work folder).
 
     Every cell with the same GAN config, subset and seed shares it (the p_r cells of a table train one
     GAN). With ``cfg.patience``, ``fid_net`` = (its stage, the classifier) measures the early-stopping FID
-    (harness.train.feature_classifier) and is part of the key. Returns (stage, GANState on ``device`` (at
-    the best-FID epoch under early stopping, else the last), per-epoch history)."""
+    (harness.train.feature_classifier) and is part of the key. ``sampling`` = (key, make_p): the training
+    images are drawn with probabilities ``make_p()`` (one per training image; called only when the stage
+    is computed), an epoch being as many draws with replacement as there are images (Slim 2020's
+    conditioned GANs); ``key`` names how those probabilities were made and is part of the stage's key.
+    Returns (stage, GANState on ``device`` (at the best-FID epoch under early stopping, else the last),
+    per-epoch history)."""
     from harness.checkpoint import FolderCheckpointer, rng_states, seed_everything, set_rng_states
     from harness.fidelity import classifier_fid, measurement_rng
     from harness.gans import sample
@@ -289,8 +294,13 @@ def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root:
             history, start, best = saved["history"], saved["epoch"] + 1, saved["best"]
             if saved.get("stopped"):
                 start = cfg.epochs + 1
+        p = sampling[1]().to(torch.float64) if sampling else None
         for epoch in range(start, cfg.epochs + 1):
-            stats = gan_epoch(state, cfg, data.train_x, data.train_y, rng)
+            if p is None:
+                stats = gan_epoch(state, cfg, data.train_x, data.train_y, rng)
+            else:
+                idx = torch.multinomial(p, len(p), replacement=True, generator=rng).to(data.train_y.device)
+                stats = gan_epoch(state, cfg, data.train_x[idx], data.train_y[idx], rng)
             row = {"epoch": epoch, **stats, "fid": math.nan}
             stopped = False
             if cfg.patience and not stats[DIVERGED]:
@@ -308,7 +318,8 @@ def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root:
             {"gan": final, "history": history, "best_epoch": best["epoch"] if best else len(history)}, f))
 
     key = {"gan": dataclasses.asdict(cfg), "seed": seed}
-    inputs = (data.data_key, data.split_hash) + ((fid_net[0].key,) if cfg.patience else ())
+    inputs = ((data.data_key, data.split_hash) + ((fid_net[0].key,) if cfg.patience else ())
+              + ((sampling[0],) if sampling else ()))
     st = stage(stage_root, "gan", key, inputs, compute)
     payload = torch.load(st.path(GAN_STAGE_FILE), map_location=device, weights_only=False)
     state = GANState.create(cfg, data.shape[0], data.shape[1], data.num_classes, device)

@@ -6,11 +6,13 @@ Each builder takes ``(in_channels, image_size, num_classes)`` and returns a :cla
 the latent size. Every builder works for 1x28x28 (Fashion-MNIST) and 3x32x32 (CIFAR-10): 32 px generators start
 from 4x4 and double three times, 28 px generators start from 7x7 and double twice.
 
-- ``dcgan`` / ``dcgan_small``: a conditional DCGAN (Radford et al. 2016) with a projection discriminator
-  (Miyato & Koyama 2018).
-- ``biggan`` / ``biggan_small``: the CIFAR BigGAN (Brock et al. 2019) as configured in the DiffAugment release
-  (Zhao et al. 2020, github mit-han-lab/data-efficient-gans, DiffAugment-biggan-cifar), which is the
-  "Data-Efficient GAN" Pennisi 2021 uses (Sec. 4.2).
+- ``dcgan`` / ``dcgan_small`` / ``dcgan_tiny``: a conditional DCGAN (Radford et al. 2016) with a projection
+  discriminator (Miyato & Koyama 2018), at base width 64, 32 and 16.
+- ``biggan`` / ``biggan_small`` / ``biggan_tiny``: the CIFAR BigGAN (Brock et al. 2019) as configured in the
+  DiffAugment release (Zhao et al. 2020, github mit-han-lab/data-efficient-gans, DiffAugment-biggan-cifar),
+  which is the "Data-Efficient GAN" Pennisi 2021 uses (Sec. 4.2), at ch = 64, 32 and 8.
+- ``biggan_concat`` / ``biggan_tiny_concat``: that BigGAN with Pham et al. 2019's concatenation residual block
+  (Sec. III-B: y = Conv1x1(concat(F(x), x)) instead of y = F(x) + shortcut(x)) in G and D, at ch = 64 and 8.
 
 Spectral norm is ``torch.nn.utils.parametrizations.spectral_norm`` (the parametrisation API, not the older
 hook-based ``nn.utils.spectral_norm``): its state_dict keys are ``parametrizations.weight.original`` and
@@ -214,21 +216,41 @@ class ConditionalBatchNorm(nn.Module):
         return self.bn(x) * (1 + self.gain(y))[:, :, None, None] + self.bias(y)[:, :, None, None]
 
 
-class GBlock(nn.Module):
-    """cBN-ReLU-upsample(nearest)-conv3x3-cBN-ReLU-conv3x3, plus an upsample-conv1x1 shortcut (BigGAN's
-    layers.GBlock)."""
+BLOCKS = ("add", "concat")  # residual block: BigGAN's y = F(x) + shortcut(x), or Pham 2019's concatenation
 
-    def __init__(self, cin: int, cout: int, num_classes: int):
+
+def _check_block(block: str) -> None:
+    if block not in BLOCKS:
+        raise ValueError(f"unknown residual block {block!r}; known: {', '.join(BLOCKS)}")
+
+
+class GBlock(nn.Module):
+    """cBN-ReLU-upsample(nearest)-conv3x3-cBN-ReLU-conv3x3 = F(x), plus an upsample-conv1x1 shortcut (BigGAN's
+    layers.GBlock; ``block="add"``).
+
+    ``block="concat"`` (Pham et al. 2019, Sec. III-B): y = SN-conv1x1(cat(F(x), upsample(x))), cout + cin ->
+    cout channels; this 1x1 conv (``conv_cat``) takes the place of the shortcut conv, which does not exist.
+    """
+
+    def __init__(self, cin: int, cout: int, num_classes: int, block: str = "add"):
         super().__init__()
+        _check_block(block)
+        self.block = block
         self.bn1 = ConditionalBatchNorm(cin, num_classes)
         self.conv1 = _sn(nn.Conv2d(cin, cout, 3, padding=1))
         self.bn2 = ConditionalBatchNorm(cout, num_classes)
         self.conv2 = _sn(nn.Conv2d(cout, cout, 3, padding=1))
-        self.conv_sc = _sn(nn.Conv2d(cin, cout, 1))  # learnable because every block upsamples
+        # Created last either way: the add path draws its initial weights in the same order as before.
+        if block == "add":
+            self.conv_sc = _sn(nn.Conv2d(cin, cout, 1))  # learnable because every block upsamples
+        else:
+            self.conv_cat = _sn(nn.Conv2d(cout + cin, cout, 1))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2)
         h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
+        if self.block == "concat":
+            return self.conv_cat(torch.cat([h, F.interpolate(x, scale_factor=2)], 1))
         return h + self.conv_sc(F.interpolate(x, scale_factor=2))
 
 
@@ -237,13 +259,24 @@ class DBlock(nn.Module):
 
     The first block has no pre-activation and pools before its 1x1 shortcut conv; later blocks convolve first
     (the order of the released code). The shortcut conv exists only where channels change or we downsample.
+
+    ``block="concat"`` (Pham et al. 2019, Sec. III-B): y = SN-conv1x1(cat(F(x), s)), cout + cin -> cout
+    channels, in every block, where s is the block's input (not pre-activated, as the add shortcut's),
+    average-pooled when the block downsamples; this 1x1 conv (``conv_cat``) takes the place of the shortcut
+    conv (``conv_sc`` is None).
     """
 
-    def __init__(self, cin: int, cout: int, downsample: bool, preactivation: bool):
+    def __init__(self, cin: int, cout: int, downsample: bool, preactivation: bool, block: str = "add"):
         super().__init__()
+        _check_block(block)
+        self.block = block
         self.conv1 = _sn(nn.Conv2d(cin, cout, 3, padding=1))
         self.conv2 = _sn(nn.Conv2d(cout, cout, 3, padding=1))
-        self.conv_sc = _sn(nn.Conv2d(cin, cout, 1)) if cin != cout or downsample else None
+        if block == "add":
+            self.conv_sc = _sn(nn.Conv2d(cin, cout, 1)) if cin != cout or downsample else None
+        else:
+            self.conv_sc = None
+            self.conv_cat = _sn(nn.Conv2d(cout + cin, cout, 1))
         self.downsample, self.preactivation = downsample, preactivation
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
@@ -258,20 +291,22 @@ class DBlock(nn.Module):
         h = self.conv2(F.relu(self.conv1(h)))
         if self.downsample:
             h = F.avg_pool2d(h, 2)
+        if self.block == "concat":  # _shortcut without a conv_sc: just the pooling
+            return self.conv_cat(torch.cat([h, self._shortcut(x)], 1))
         return h + self._shortcut(x)
 
 
 class BigGANGenerator(nn.Module):
     """z -> SN-linear to (4 ch) x bottom^2 -> GBlocks at 4 ch -> BN-ReLU-SN-conv3x3 -> tanh (BigGAN's
-    G_arch[32])."""
+    G_arch[32]). ``block``: "add" (BigGAN) or "concat" (Pham 2019) residual blocks, see :class:`GBlock`."""
 
-    def __init__(self, in_channels: int, image_size: int, num_classes: int, ch: int):
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, ch: int, block: str = "add"):
         super().__init__()
         self.z_dim = BIGGAN_Z_DIM
         self.bottom, n_up = _plan(image_size)
         self.width = 4 * ch  # G_arch[32]: in/out channels ch*[4, 4, 4]
         self.linear = _sn(nn.Linear(self.z_dim, self.width * self.bottom**2))
-        self.blocks = nn.ModuleList(GBlock(self.width, self.width, num_classes) for _ in range(n_up))
+        self.blocks = nn.ModuleList(GBlock(self.width, self.width, num_classes, block) for _ in range(n_up))
         self.out_bn = nn.BatchNorm2d(self.width)  # unconditional BN with affine (BigGAN layers.bn)
         self.out_conv = _sn(nn.Conv2d(self.width, in_channels, 3, padding=1))
 
@@ -284,14 +319,14 @@ class BigGANGenerator(nn.Module):
 
 class BigGANDiscriminator(nn.Module):
     """4 DBlocks at 4 ch (the first two downsample), ReLU, global sum pool, SN-linear + SN-embedding
-    projection (BigGAN's D_arch[32])."""
+    projection (BigGAN's D_arch[32]). ``block``: "add" (BigGAN) or "concat" (Pham 2019), see :class:`DBlock`."""
 
-    def __init__(self, in_channels: int, image_size: int, num_classes: int, ch: int):
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, ch: int, block: str = "add"):
         super().__init__()
         width = 4 * ch  # D_arch[32]: out channels ch*[4, 4, 4, 4], downsample [True, True, False, False]
         downs = (True, True, False, False)
         cins = (in_channels, width, width, width)
-        self.blocks = nn.Sequential(*(DBlock(c, width, d, preactivation=i > 0)
+        self.blocks = nn.Sequential(*(DBlock(c, width, d, preactivation=i > 0, block=block)
                                       for i, (c, d) in enumerate(zip(cins, downs))))
         self.linear = _sn(nn.Linear(width, 1))
         self.embed = _sn(nn.Embedding(num_classes, width))  # BigGAN's SNEmbedding
@@ -302,9 +337,9 @@ class BigGANDiscriminator(nn.Module):
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
 
 
-def _biggan(in_channels: int, image_size: int, num_classes: int, ch: int) -> GAN:
-    g = BigGANGenerator(in_channels, image_size, num_classes, ch)
-    d = BigGANDiscriminator(in_channels, image_size, num_classes, ch)
+def _biggan(in_channels: int, image_size: int, num_classes: int, ch: int, block: str = "add") -> GAN:
+    g = BigGANGenerator(in_channels, image_size, num_classes, ch, block)
+    d = BigGANDiscriminator(in_channels, image_size, num_classes, ch, block)
     return GAN(g, d, loss="hinge", z_dim=g.z_dim)
 
 
@@ -338,6 +373,48 @@ def biggan_small(in_channels: int, image_size: int, num_classes: int) -> GAN:
     Parameters: 3x32x32: G 1,218,307, D 1,055,105; 1x28x28: G 1,444,097, D 1,052,545.
     """
     return _biggan(in_channels, image_size, num_classes, ch=32)
+
+
+@GANS.register
+def biggan_tiny(in_channels: int, image_size: int, num_classes: int) -> GAN:
+    """:func:`biggan` with ch = 8: 32 channels instead of 256 (for CPU budgets; the add twin of
+    :func:`biggan_tiny_concat`).
+
+    Parameters: 3x32x32: G 129,475, D 67,169; 1x28x28: G 244,289 (its first linear maps to 32x7x7), D 66,529.
+    """
+    return _biggan(in_channels, image_size, num_classes, ch=8)
+
+
+@GANS.register
+def biggan_concat(in_channels: int, image_size: int, num_classes: int) -> GAN:
+    """:func:`biggan` (ch = 64, hinge loss) with Pham et al. 2019's concatenation residual block (Sec. III-B,
+    y = Conv1x1(concat(F(x), x)), "used to reduce the number of channels and keep them the same as in the case
+    of residual blocks") in every block of G and D; everything else as :func:`biggan`.
+
+    The paper gives no more detail; our choices: the SN-conv1x1 (N(0, 0.02) init, as every conv here) replaces
+    the learnable shortcut conv, which is gone, and exists in every block (D's last two blocks, whose add
+    shortcut is the identity, get one too). It maps cat(F(x), s) with cout + cin channels to cout, where F(x)
+    is the block's residual branch as in :func:`biggan` and s is what the add shortcut would see before its
+    conv: in G the nearest-upsampled block input (256 + 256 -> 256), in D the block input, not
+    pre-activated, 2x2 average-pooled in the two downsampling blocks (256 + C -> 256 in the first block,
+    256 + 256 -> 256 after).
+    Size: Pham's Table I stores one CIFAR-100 generator in 17.7 MB with add blocks, 18.8 MB with concat blocks
+    (+6%). At 100 classes our G has 4,580,867 (add) and 4,777,475 (concat) parameters, 18.32 MB and 19.11 MB
+    at 4 bytes each (MB = 1e6 bytes; +0.79 MB, +4%): the add G is 3.5% larger than Pham's, and concat adds
+    0.79 MB where Pham's adds 1.1 MB. (In MiB ours are 17.47 and 18.22; the paper does not say which unit.)
+    Parameters: 3x32x32: G 4,500,995, D 4,601,089; 1x28x28: G 4,264,449, D 4,595,969.
+    """
+    return _biggan(in_channels, image_size, num_classes, ch=64, block="concat")
+
+
+@GANS.register
+def biggan_tiny_concat(in_channels: int, image_size: int, num_classes: int) -> GAN:
+    """:func:`biggan_concat` with ch = 8: 32 channels instead of 256 (for CPU budgets; the concat twin of
+    :func:`biggan_tiny`).
+
+    Parameters: 3x32x32: G 132,547, D 73,377; 1x28x28: G 246,337, D 72,737.
+    """
+    return _biggan(in_channels, image_size, num_classes, ch=8, block="concat")
 
 
 # ----------------------------------------------------------------------------------------------------------

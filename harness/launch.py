@@ -265,6 +265,11 @@ def run(trials: list[Trial], table_names: list[str], profile: str, data_root: Pa
                 # trials that had finished before the stop are filed already: keep their rows as they are
                 rows += [r for r in got if (r["table"], r["cell"], r["identity"]) not in filed]
                 unfinished += cut
+                # Filed before the plan says complete and before the new trials' experiment starts: a driver
+                # killed in that one must not leave these finished trials unfiled (seen: the next --resume
+                # found this experiment complete, the trials nowhere, and ran them again).
+                if rows:
+                    append_results(out, rows)
                 if not cut:
                     _write_plan(restore_from, _read_plan(restore_from)["identities"], complete=True)
                 done = {r["identity"] for r in got if r["status"] in FINISHED}
@@ -435,14 +440,20 @@ def result_row(t: dict, metrics: dict, error, path: str, experiment: str, datase
     }
     for name in M.FINAL_METRICS + M.COST_METRICS:  # always present, so every row has the same core columns
         row[name] = metrics.get(name)
-    for name, value in metrics.items():  # and every other scalar the trainable reported
-        if name not in TUNE_KEYS and name not in row and (value is None or isinstance(value, (int, float, str, bool))):
-            row[name] = value
+    for name, value in metrics.items():  # and every other scalar, or list of numbers (per class), it reported
+        if name not in TUNE_KEYS and name not in row and (value is None or isinstance(value, (int, float, str, bool))
+                                                          or _numbers(value)):
+            row[name] = list(value) if isinstance(value, tuple) else value
     row.update({"identity": t["identity"], "config_hash": t["config_hash"],
                 "code_version": t["code_version"], "data_fingerprint": fingerprint,
                 "split_hash": split_hash or metrics.get(M.SPLIT_HASH), "experiment": experiment, "trial_path": path,
                 "reused_from": None, "config": json.dumps(cfg, sort_keys=True), **stamp})
     return row
+
+
+def _numbers(value) -> bool:
+    """A list of numbers: a per-class metric (Parquet stores it as a list column)."""
+    return isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
 
 
 def _code_of(method: str) -> str:

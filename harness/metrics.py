@@ -14,6 +14,7 @@ TEST_ACC = "test_acc"  # %
 # highest validation accuracy"; we report both.
 TEST_ACC_AT_BEST_VAL_LOSS = "test_acc_at_best_val_loss"
 TEST_ACC_AT_BEST_VAL_ACC = "test_acc_at_best_val_acc"
+TEST_ERR_AT_BEST_VAL_ACC = "test_err_at_best_val_acc"  # 100 - the above: Pham 2019's "Error (%)"
 BEST_VAL_LOSS = "best_val_loss"
 BEST_VAL_ACC = "best_val_acc"
 BEST_VAL_LOSS_EPOCH = "best_val_loss_epoch"
@@ -47,6 +48,11 @@ G_LOSS = "g_loss"
 HARD_FRACTION = "hard_fraction"  # share of the training subset labelled hard
 CLASSES_WITHOUT_TRIPLET = "classes_without_triplet"  # classes lacking a hard or an easy sample
 
+# Training from generated images only (Pham 2019, Slim 2020): sizes, and the filter's counts (harness.synthetic)
+GENERATOR_MB = "generator_mb"  # the generators' parameters at 4 bytes, MB = 1e6 bytes (Pham Table I "Size (MB)")
+REAL_DATA_MB = "real_data_mb"  # the real training subset's uint8 pixels, MB
+SOURCE_MB = "source_mb"  # what the classifier learnt from: the generators' MB, or the real subset's (baseline)
+
 # Cost
 WALL_S = "wall_s"  # seconds of training, summed over restarts
 DEVICE = "device"
@@ -56,7 +62,7 @@ OPT_STEPS = "optimizer_steps"
 # Provenance
 SPLIT_HASH = "split_hash"
 
-FINAL_METRICS = (TEST_ACC_AT_BEST_VAL_LOSS, TEST_ACC_AT_BEST_VAL_ACC, BEST_VAL_LOSS, BEST_VAL_ACC,
+FINAL_METRICS = (TEST_ACC_AT_BEST_VAL_LOSS, TEST_ACC_AT_BEST_VAL_ACC, TEST_ERR_AT_BEST_VAL_ACC, BEST_VAL_LOSS, BEST_VAL_ACC,
                  BEST_VAL_LOSS_EPOCH, BEST_VAL_ACC_EPOCH, TEST_ACC, DIVERGED, DONE_EPOCHS, FID_CLASSIFIER,
                  FID_INCEPTION, IS_MEAN, KID_MEAN, METRIC_MISSING_REASON, DIVERSITY_RATIO, COLLAPSE_EPOCH,
                  HARD_FRACTION, CLASSES_WITHOUT_TRIPLET, FID_PRETRAINED_CLASSIFIER, FID_PRETRAINED_INCEPTION,
@@ -72,4 +78,11 @@ LABELS = {
     TEST_ACC_AT_BEST_VAL_ACC: "test accuracy (%) at the best validation accuracy",
     TEST_ACC_AT_BEST_VAL_LOSS: "test accuracy (%) at the lowest validation loss",
     TEST_ACC: "test accuracy (%) at the last epoch",
+    TEST_ERR_AT_BEST_VAL_ACC: "test error (%) at the best validation accuracy",
+    GENERATOR_MB: "size of the generators (MB)",
+    REAL_DATA_MB: "size of the real training subset (MB)",
+    SOURCE_MB: "size of what the classifier learnt from (MB): the generators, or the real subset",
+    IS_MEAN: "Inception Score (higher is better)",
+    FID_INCEPTION: "FID, Inception features (lower is better)",
+    FID_CLASSIFIER: "FID, the real-data classifier's features (lower is better)",
 }

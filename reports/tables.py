@@ -381,9 +381,14 @@ def _heading(table: Table, label: str, dataset: str, profile: str, extra: str = 
 
 
 def _footnotes(table: Table, group: pd.DataFrame) -> list[str]:
+    # Each metric with where it is shown: whole columns by their name (Pham's Size / IS / FID / Error), else cells
+    by_col = {col: {metric_of(table, c) for c in table.cells if c.col == col} for col in table.cols}
     metrics = {}
     for cell in table.cells:
-        metrics.setdefault(metric_of(table, cell), []).append(cell.name)
+        where = cell.col if len(by_col[cell.col]) == 1 else cell.name
+        names = metrics.setdefault(metric_of(table, cell), [])
+        if where not in names:
+            names.append(where)
     how = ("ours = mean ± 95% confidence interval (Student t) over seeds, n seeds (no CI for one seed); "
            "gains are paired differences over matched seeds")
     if len(metrics) == 1:

@@ -23,6 +23,8 @@ PAPERS = {
     "gansweep": "gansweep's own default grid (no paper)",
     "pennisi2021": "Pennisi, Palazzo, Spampinato. Self-improving classification performance through "
                    "GAN distillation. ICCV 2021 workshop (ILDAV)",
+    "pham2019": "Pham, Dutt, Pellerin, Quénot. Classifier Training from a Generative Model. CBMI 2019",
+    "slim2020": "Slim. Boosting Generative Networks for Incremental Learning. Grenoble INP report, 2020",
 }
 
 
@@ -235,4 +237,4 @@ def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset
 
 
 # Importing a paper's module registers its tables.
-from search_spaces import pennisi2021, quickstart  # noqa: E402,F401
+from search_spaces import pennisi2021, pham2019, quickstart, slim2020  # noqa: E402,F401

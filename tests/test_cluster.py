@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from harness import metrics as M
-from harness.checkpoint import CRASH_IN_STAGE_AFTER_EPOCH_ENV
+from harness.checkpoint import CRASH_IN_STAGE_AFTER_EPOCH_ENV, EPOCH_DELAY_ENV
 from tests.conftest import REPO
 
 COMPARED = M.FINAL_METRICS + (M.IMAGES_SEEN, M.OPT_STEPS)
@@ -203,10 +203,11 @@ def test_fractional_gpus_pack_four_trials_on_a_gpu_the_node_does_not_have(cluste
     runs on the CPU after one warning line instead of failing."""
     gpu_node = cluster.add_node(num_cpus=4, num_gpus=1)
     try:
-        # 4 trials (lenet, seeds 0-3) of ~5 s each when sharing the 2 cores (their start-up, a fresh
-        # worker process each, was spread over ~2 s here)
+        # 4 trials (lenet, seeds 0-3) of ~5 s each when sharing the 2 cores, plus 3 s after each of their 3
+        # reports: their start-up (a fresh worker process each) was spread over ~2 s on a quiet machine and
+        # over 4.5 s on a loaded one, where without the pause the first trial ended before the last started
         driver = _driver(cluster, data_root, tmp_path, gpus=0.25, seeds=4,
-                         overrides={"epochs": 3, "max_batches_per_epoch": 40})
+                         overrides={"epochs": 3, "max_batches_per_epoch": 40}, env={EPOCH_DELAY_ENV: "3"})
         _finish(driver)
     finally:
         cluster.remove_node(gpu_node)

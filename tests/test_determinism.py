@@ -1,8 +1,8 @@
 """Determinism and measurement hygiene, through real Ray on real data at the smoke profile.
 
-Two runs of the quickstart LeNet cells (seed 0), each in its own --out so that nothing is shared through
-the stage cache: run A (the session's smoke run, tests/conftest.py) holds one trial of every registered
-method; run B holds the same trials, plus the
+Two runs of the quickstart LeNet cells and one paper-table cell of each method the quickstart lacks (seed 0),
+each run in its own --out so that nothing is shared through the stage cache: run A (the session's smoke run,
+tests/conftest.py) holds one trial of every registered method; run B holds the same trials, plus the
 GAN distillation trial again with measurements changed (``fid_every`` 0: FID only after the last epoch,
 instead of every epoch; ``fid_images`` 32 instead of the profile's 100).
 
@@ -45,6 +45,10 @@ MEASUREMENTS = {M.FID_CLASSIFIER, M.FID_INCEPTION, M.IS_MEAN, M.IS_STD, M.KID_ME
                 M.METRIC_MISSING_REASON, M.DIVERSITY_RATIO, M.COLLAPSE_EPOCH, M.FID_PRETRAINED_CLASSIFIER,
                 M.FID_PRETRAINED_INCEPTION}
 DISTIL = "GAN distillation | LeNet"  # the quickstart cell whose every epoch is compared
+# The methods outside the quickstart: the cell of each that exercises most of it (filtered_sampling: on the fly,
+# filter, transforms; multi_gan: a conditioned chain of 2 GANs, Slim's sample weights, the filter)
+TWINS = {"slim2020.table1": "On-the-fly + transforms + filtering | Accuracy",
+         "slim2020.table3": "C (identity) | |G| = 2"}
 # Bookkeeping of where and how fast a trial ran, not what it computed: a stage is computed by whichever
 # trial of a run gets there first, and wall time is wall time.
 NOT_COMPUTED = {M.WALL_S, M.STAGES_COMPUTED, M.STAGES_REUSED, M.STAGES_STALE}
@@ -60,6 +64,8 @@ def runs(data_root, ray_address, tmp_path_factory, smoke):
     Run A is the session's smoke run of the quickstart (tests/conftest.py), whose LeNet cells at seed 0
     are these trials; run B runs them again in its own --out (no stage shared through the cache)."""
     trials = [t for t in plan(["quickstart"], "smoke", seeds=1) if t.cell.col == "LeNet"]
+    # methods the quickstart does not run: a cell of a paper table the smoke run ran (seed 0)
+    trials += [t for table, cell in TWINS.items() for t in plan([table], "smoke", seeds=1) if t.cell.name == cell]
     assert {t.cell.method for t in trials} == set(METHODS)  # every registered method
     distill = next(t for t in trials if t.cell.row == "GAN distillation")
     # The smoke budget measures mid-training (FID after epoch 1 of 2): what a leaky measurement would change.
@@ -67,7 +73,7 @@ def runs(data_root, ray_address, tmp_path_factory, smoke):
     measured_less = dataclasses.replace(distill, config=dataclasses.replace(distill.config, fid_every=0,
                                                                              fid_images=32))
     out = tmp_path_factory.mktemp("determinism")
-    b = launch.run(trials + [measured_less], ["quickstart"], "smoke", data_root, out / "b",
+    b = launch.run(trials + [measured_less], ["quickstart", *TWINS], "smoke", data_root, out / "b",
                    launch.Resources(address=ray_address), verbose=0)
     assert len(b) == len(trials) + 1
     a = smoke["results"][smoke["results"]["identity"].isin(set(b["identity"]))]

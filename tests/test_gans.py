@@ -11,7 +11,7 @@ from harness.config import ConfigError
 from harness.diffaugment import diff_augment
 from harness.gan_train import (D_LOSS, DIVERGED, EXTRA_LOSS, G_LOSS, G_STEPS, IMAGES, STEPS, GANConfig,
                                GANState, gan_epoch, hinge_d_loss, hinge_g_loss)
-from harness.gans import EMA, GANS, build_gan, count_parameters, sample, sample_z
+from harness.gans import EMA, GANS, DBlock, GBlock, build_gan, count_parameters, sample, sample_z
 from harness.registry import UnknownName
 
 
@@ -23,6 +23,10 @@ N_IMAGES = 64
 # 4 keeps the whole file well under a minute. Two batches per epoch still exercise the optimiser state.
 BATCH = 4
 MAX_BATCHES = 2
+# The training tests run these full-width GANs as their tiny twin (the same modules at ch = 8; the twin test
+# below checks that): one epoch plus a round trip of biggan_concat costs ~21 s here, biggan_tiny_concat ~1 s.
+TRAIN_TWIN = {"biggan_concat": "biggan_tiny_concat"}
+TRAIN_ARCHS = [n for n in GANS if n not in TRAIN_TWIN]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread, restored after
@@ -70,6 +74,98 @@ def test_docstring_states_parameter_counts(name):
             assert f"{count_parameters(net):,}" in doc, (name, channels, size, type(net).__name__)
 
 
+def test_biggan_add_blocks_keep_their_parameter_counts():
+    gan = build_gan("biggan", 3, 32, NUM_CLASSES)
+    assert (count_parameters(gan.generator), count_parameters(gan.discriminator)) == (4_304_387, 4_207_361)
+    blocks = [*gan.generator.blocks, *gan.discriminator.blocks]
+    assert all(b.block == "add" and not hasattr(b, "conv_cat") for b in blocks)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("name", ["biggan_concat", "biggan_tiny_concat"])
+def test_concat_gans_use_concat_blocks_everywhere(name, shape):
+    channels, size = shape
+    gan = build_gan(name, channels, size, NUM_CLASSES)
+    blocks = [*gan.generator.blocks, *gan.discriminator.blocks]
+    assert len(blocks) == (3 if size == 32 else 2) + 4
+    for b in blocks:
+        cin, cout = b.conv1.in_channels, b.conv2.out_channels
+        assert b.block == "concat" and getattr(b, "conv_sc", None) is None
+        conv = b.conv_cat
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (cin + cout, cout, (1, 1))
+    width = 4 * (64 if name == "biggan_concat" else 8)
+    assert gan.discriminator.blocks[0].conv_cat.in_channels == width + channels  # the image's channels
+
+
+def test_train_twins_have_the_same_modules():
+    for name, twin in TRAIN_TWIN.items():
+        a, b = build_gan(name, 1, 28, NUM_CLASSES), build_gan(twin, 1, 28, NUM_CLASSES)
+        assert a.loss == b.loss and a.z_dim == b.z_dim
+        for net_a, net_b in ((a.generator, b.generator), (a.discriminator, b.discriminator)):
+            assert net_a.state_dict().keys() == net_b.state_dict().keys()
+            # By class name: spectral norm makes a new Parametrized* class per module.
+            assert [(type(m).__name__, getattr(m, "block", None)) for m in net_a.modules()] == \
+                   [(type(m).__name__, getattr(m, "block", None)) for m in net_b.modules()]
+
+
+def _run_concat_block(block, x, *args, replace_shortcut=None):
+    """(block output, conv_cat's input, the residual branch's output) in eval mode (no SN power iteration,
+    so forwards repeat exactly); ``replace_shortcut`` swaps the shortcut half of conv_cat's input."""
+    seen = {}
+    cout = block.conv_cat.out_channels
+
+    def pre(_, inputs):
+        seen["cat"] = inputs[0].clone()
+        if replace_shortcut is not None:
+            return torch.cat([inputs[0][:, :cout], replace_shortcut], 1)
+
+    hooks = [block.conv_cat.register_forward_pre_hook(pre),
+             block.conv2.register_forward_hook(lambda m, i, o: seen.__setitem__("branch", o.clone()))]
+    try:
+        with torch.no_grad():
+            out = block.eval()(x, *args)
+    finally:
+        for h in hooks:
+            h.remove()
+    return out, seen["cat"], seen["branch"]
+
+
+def test_concat_gblock_concatenates_branch_and_upsampled_input():
+    torch.manual_seed(0)
+    block = GBlock(8, 16, NUM_CLASSES, block="concat")
+    assert block.conv_cat.in_channels == 8 + 16 and not hasattr(block, "conv_sc")
+    x, y = torch.randn(2, 8, 4, 4), torch.tensor([1, 7])
+    out, cat, branch = _run_concat_block(block, x, y)
+    assert out.shape == (2, 16, 8, 8) and cat.shape == (2, 24, 8, 8)
+    assert torch.equal(cat[:, :16], branch)
+    assert torch.equal(cat[:, 16:], torch.nn.functional.interpolate(x, scale_factor=2))
+    changed, _, _ = _run_concat_block(block, x, y, replace_shortcut=torch.zeros(2, 8, 8, 8))
+    assert changed.shape == out.shape and not torch.allclose(changed, out)
+
+
+@pytest.mark.parametrize("cin, downsample, preactivation",
+                         [(3, True, False), (16, True, True), (16, False, True)])  # D's blocks 1, 2, 3-4
+def test_concat_dblock_concatenates_branch_and_input(cin, downsample, preactivation):
+    torch.manual_seed(0)
+    block = DBlock(cin, 16, downsample, preactivation, block="concat")
+    assert block.conv_cat.in_channels == cin + 16 and block.conv_sc is None
+    x = torch.randn(2, cin, 8, 8)  # negative values too: the shortcut half is x itself, not relu(x)
+    out, cat, branch = _run_concat_block(block, x)
+    size = 4 if downsample else 8
+    assert out.shape == (2, 16, size, size) and cat.shape == (2, cin + 16, size, size)
+    assert torch.equal(cat[:, :16], torch.nn.functional.avg_pool2d(branch, 2) if downsample else branch)
+    assert torch.equal(cat[:, 16:], torch.nn.functional.avg_pool2d(x, 2) if downsample else x)
+    changed, _, _ = _run_concat_block(block, x, replace_shortcut=torch.zeros(2, cin, size, size))
+    assert not torch.allclose(changed, out)
+
+
+def test_unknown_residual_block_raises():
+    with pytest.raises(ValueError, match="residual block"):
+        GBlock(8, 8, NUM_CLASSES, block="mul")
+    with pytest.raises(ValueError, match="residual block"):
+        DBlock(8, 8, False, True, block="dense")
+
+
 def test_unknown_arch_raises():
     with pytest.raises(UnknownName):
         build_gan("no_such_gan", 3, 32, 10)
@@ -83,8 +179,8 @@ def test_unknown_arch_raises():
 # Training: one epoch, then a checkpoint round trip (one module-scoped epoch per arch and shape)
 
 
-@pytest.fixture(scope="module", params=[(n, s) for n in GANS for s in SHAPES],
-                ids=[f"{n}-{i}" for n in GANS for i in SHAPE_IDS])
+@pytest.fixture(scope="module", params=[(n, s) for n in TRAIN_ARCHS for s in SHAPES],
+                ids=[f"{n}-{i}" for n in TRAIN_ARCHS for i in SHAPE_IDS])
 def one_epoch(request):
     """State after one epoch, with everything needed to continue: (cfg, state, saved, rng state, data, ...)."""
     name, (channels, size) = request.param

@@ -109,19 +109,27 @@ def test_a_finished_plan_runs_nothing_again(smoke, data_root):
 
 
 def test_paper_report_starts_with_a_verdict_per_claim(smoke):
-    """`report` of every table in an --out (the smoke fixture's) also writes each paper's report: its
-    claims first, each with a verdict (at smoke, one seed: inconclusive), then every table."""
+    """`report` of every table in an --out (the smoke fixture's) also writes each paper's report (a paper
+    with one table: that table's report): its claims first, each with a verdict (at smoke, one seed:
+    inconclusive), then every table."""
     import html as html_lib
 
     out = smoke["out"]
-    assert str(out / "reports" / "pennisi2021" / "report.html") in smoke["report"].stdout
-    page = html_lib.unescape((out / "reports" / "pennisi2021" / "report.html").read_text())
-    first_table = min(page.index(TABLES[n].title) for n in PAPER_TABLES)
-    for claim in CLAIMS["pennisi2021"]:
-        at = page.index(claim.text)
-        assert at < first_table, claim.text
-        row = page[page.rfind("<tr", 0, at):page.find("</tr>", at)]  # the claim's row: its verdict badge
-        assert re.search(r"reproduced|contradicted|inconclusive|not run", row), claim.text
+    papers = {TABLES[n].paper for n in PAPER_TABLES}
+    assert papers >= {"pennisi2021", "pham2019", "slim2020"}
+    for paper in papers:
+        tables = [n for n in PAPER_TABLES if TABLES[n].paper == paper]
+        folder = out / "reports" / (paper if len(tables) > 1 else tables[0])  # one table: its report is the paper's
+        assert str(folder / "report.html") in smoke["report"].stdout
+        page = html_lib.unescape((folder / "report.html").read_text())
+        claims = page.index("<h2>Claims")
+        first_table = page.index("<h2", claims + 1)  # the section after the claims: a table's
+        assert all(page.index(TABLES[n].title) > claims for n in tables if len(tables) > 1)
+        for claim in CLAIMS[paper]:
+            at = page.index(claim.text)
+            assert claims < at < first_table, claim.text
+            row = page[page.rfind("<tr", 0, at):page.find("</tr>", at)]  # the claim's row: its verdict badge
+            assert re.search(r"reproduced|contradicted|inconclusive|not run", row), claim.text
 
 
 def test_killed_trial_resumes_to_the_same_numbers(data_root, tmp_path, ray_address, smoke, monkeypatch):
@@ -196,41 +204,55 @@ def _wait_for(condition, driver, what, timeout=300):
     assert condition() and driver.poll() is None, f"the run ended before {what}"
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigkill"])
-def test_stopped_run_keeps_finished_trials_and_resumes_a_changed_plan(stop, data_root, tmp_path, ray_address):
-    """Stopped once a trial has finished (Ctrl-C: exit 130 naming --resume, only finished trials filed;
-    SIGKILL of the driver: nothing filed by it), then `--resume` with one more seed: the interrupted
-    experiment is restored (its trials are in the new plan), unfinished trials continue from their
-    checkpoints, finished ones are not run again, the new seed runs, each trial is filed once, and
-    Tune's plan file says the experiment ended. A plan on another dataset does not restore it."""
+def _stop_between_epochs(driver, out, signum, earlier=frozenset()):
+    """Once a trial has finished and another (not one of ``earlier``) is between its epochs, and Tune has saved
+    the experiment's state since, send ``signum`` to the driver. Returns (that trial, the driver's stderr)."""
+    seen = set()
+    _wait_for(lambda: seen.update(_between_epochs(out) - earlier) or seen, driver,
+              "a trial finished and another was between epochs")
+    time.sleep(1.2)  # past the next save of the experiment's state
+    os.killpg(driver.pid, signum)
+    _, stderr = driver.communicate(timeout=300)
+    # The trial cut between its epochs: seen there before the state save, and still there when the driver
+    # stopped (seen in CI: one seen between epochs had finished by the time it was looked up again).
+    cut = next(iter(sorted(seen & _between_epochs(out))), None)
+    assert cut is not None, f"no trial was between its epochs when the driver stopped: {_progress(out).keys()}"
+    return cut, stderr
+
+
+def _resumed_from_its_checkpoint(out, key) -> None:
+    """The trial ``key`` reported epoch 1 once (never restarted from scratch) and ended at epoch 2; an epoch 2
+    reported in the last second before a SIGKILL, after Tune's last save of its state, runs again from the
+    epoch-1 checkpoint: [1, 2, 2]."""
+    iterations = [r["training_iteration"] for r in _progress(out)[key]]
+    assert iterations.count(1) == 1 and set(iterations) == {1, 2}, (key, iterations)
+    assert _progress(out)[key][-1][M.EPOCH] == 2
+
+
+def test_stopped_run_keeps_finished_trials_and_resumes_a_changed_plan(data_root, tmp_path, ray_address):
+    """A run stopped by Ctrl-C once a trial has finished (exit 130 naming --resume, only finished trials
+    filed); `--resume` with one more seed, its driver killed (SIGKILL) while another trial is between epochs
+    (the restored experiment's trials are filed when it ends, before the new seed's experiment starts); `--resume` again: the interrupted experiment is restored both times (its trials
+    are in the new plan), unfinished trials continue from their checkpoints, finished ones are not run again,
+    the new seed runs, each trial is filed once, and Tune's plan file says the experiment ended. A plan on
+    another dataset does not restore it. (One sequence for both ways to stop: one driver start less.)"""
     out = tmp_path / "out"
     args = ["run", "quickstart", "--profile", "smoke", "--methods", "baseline", "--data-root", data_root,
             "--out", out, "--address", ray_address]
     # 5 s after each of a trial's reports: room to stop the driver while a trial is past its epoch-1
     # checkpoint and another is finished (with 3 s, a loaded CI machine filed a trial's epoch 2 within a
     # second of its epoch 1); Tune saves the experiment's state every second here
-    driver = _start([*args, "--seeds", 4], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                    env={**os.environ, "PYTHONPATH": str(REPO), "GANSWEEP_EPOCH_DELAY_S": "5",
-                         "TUNE_GLOBAL_CHECKPOINT_S": "1"})
-    seen = set()
-    _wait_for(lambda: seen.update(_between_epochs(out)) or seen, driver,
-              "a trial finished and another was between epochs")
-    time.sleep(1.2)  # past the next save of the experiment's state
-    os.killpg(driver.pid, signal.SIGINT if stop == "ctrl-c" else signal.SIGKILL)
-    _, stderr = driver.communicate(timeout=300)
-    # The trial cut between its epochs: seen there before the state save, and still there when the driver
-    # stopped (seen in CI: one seen between epochs had finished by the time it was looked up again).
-    cut = next(iter(sorted(seen & _between_epochs(out))), None)
-    assert cut is not None, f"no trial was between its epochs when the driver stopped: {_progress(out).keys()}"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GANSWEEP_EPOCH_DELAY_S": "5", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+
+    # ---- Ctrl-C
+    driver = _start([*args, "--seeds", 4], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    first_cut, stderr = _stop_between_epochs(driver, out, signal.SIGINT)
     experiment = next((out / "tune").iterdir())
-    before = pd.read_parquet(out / "results.parquet") if (out / "results.parquet").exists() else pd.DataFrame()
-    if stop == "ctrl-c":
-        assert driver.returncode == 130, stderr[-3000:]
-        last = stderr.strip().splitlines()[-1]
-        assert last.startswith("gansweep: interrupted:") and "--resume" in last and "not done" in last
-        assert 1 <= len(before) < 4 and (before["status"] == "ok").all() and (before[M.DONE_EPOCHS] == 2).all()
-    else:
-        assert driver.returncode == -signal.SIGKILL and before.empty
+    before = pd.read_parquet(out / "results.parquet")
+    assert driver.returncode == 130, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("gansweep: interrupted:") and "--resume" in last and "not done" in last
+    assert 1 <= len(before) < 4 and (before["status"] == "ok").all() and (before[M.DONE_EPOCHS] == 2).all()
     assert not json.loads((experiment / launch.PLAN_FILE).read_text())["complete"]
 
     # another dataset is another plan: the experiment is not restored for it
@@ -238,25 +260,35 @@ def test_stopped_run_keeps_finished_trials_and_resumes_a_changed_plan(stop, data
                             {"cifar10": {"fingerprint": "cifar10-content"}})  # (not decoded: 20 s saved)
     assert launch.resumable_experiment(out / "tune", {t.identity for t in other}) is None
 
+    # ---- --resume with one more seed, its driver killed
+    stopped = _between_epochs(out)  # the Ctrl-C'd trials still between epochs
+    log = (tmp_path / "resume1.out").open("w")
+    driver = _start([*args, "--seeds", 5, "--resume"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    second_cut, _ = _stop_between_epochs(driver, out, signal.SIGKILL, earlier=frozenset(stopped))
+    assert driver.returncode == -signal.SIGKILL
+    assert f"resuming {experiment}" in (tmp_path / "resume1.out").read_text()
+    # rows are filed when an experiment ends: the restored one's, if the kill came in the new seed's experiment
+    mid = pd.read_parquet(out / "results.parquet")
+    assert len(before) <= len(mid) <= 4 and set(before["identity"]) <= set(mid["identity"])
+    # killed inside the restored experiment, or inside the new seed's own experiment that follows it
+    plans = lambda: [json.loads((e / launch.PLAN_FILE).read_text())["complete"] for e in (out / "tune").iterdir()]  # noqa: E731
+    assert not all(plans())
+
+    # ---- --resume again: the grid completes
     resumed = _check(gansweep(*args, "--seeds", 5, "--resume"), "resume")
-    assert f"resuming {experiment}" in resumed.stdout
+    assert "resuming " in resumed.stdout, resumed.stdout  # the interrupted experiment: seeds 0-3's, or seed 4's
     assert "were not found" not in resumed.stdout + resumed.stderr  # no alarm for trials that had not started
     after = pd.read_parquet(out / "results.parquet")
     assert len(after) == 5 and (after["status"] == "ok").all() and (after[M.DONE_EPOCHS] == 2).all()
     assert not after.duplicated(["cell", "seed"]).any()
-    assert set(after.query("seed < 4")["experiment"]) == {experiment.name}  # restored, not run again anew
-    if not before.empty:  # the trials filed before the stop kept their rows and did not run again
-        kept = after.set_index("identity").loc[before["identity"]]
-        assert (kept["recorded_at"] == before.set_index("identity")["recorded_at"]).all()
-    # the trial stopped between its epochs continued from its epoch-1 checkpoint: it reported epoch 2 only
-    resumed_trial = after.set_index(["cell", "seed"]).loc[cut]
-    assert resumed_trial[M.RESTARTS] == 1, resumed_trial
-    reports = _progress(out)[cut]
-    iterations = [r["training_iteration"] for r in reports]
-    # never restarted from scratch (one epoch-1 report); an epoch 2 reported in the last second before a
-    # SIGKILL, after Tune's last save of its state, is run again from the epoch-1 checkpoint: [1, 2, 2]
-    assert iterations.count(1) == 1 and set(iterations) == {1, 2} and reports[-1][M.EPOCH] == 2, iterations
-    assert json.loads((experiment / launch.PLAN_FILE).read_text())["complete"]
+    assert set(after.query("seed < 4")["experiment"]) == {experiment.name}  # restored, never run anew
+    kept = after.set_index("identity").loc[before["identity"]]  # filed before the Ctrl-C, not run again
+    assert (kept["recorded_at"] == before.set_index("identity")["recorded_at"]).all()
+    # both trials stopped between their epochs continued from their epoch-1 checkpoints
+    for cut in {first_cut, second_cut}:
+        assert after.set_index(["cell", "seed"]).loc[cut][M.RESTARTS] >= 1, cut
+        _resumed_from_its_checkpoint(out, cut)
+    assert all(plans())
 
 
 @pytest.mark.parametrize("table_name", list(TABLES))

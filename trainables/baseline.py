@@ -28,8 +28,11 @@ from trainables import register_method
 def baseline(params: dict) -> None:
     cfg, ctx, device = setup(params, ClassifierConfig)
     data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
+    c, h, w = data.shape
+    mb = len(data.train_y) * c * h * w / 1e6  # uint8 pixels (Pham Table I's "Size (MB)")
+    size = {M.REAL_DATA_MB: mb, M.SOURCE_MB: mb}
     stage, fitted = classifier_stage(cfg, data, device, stage_root(ctx),
                                      make_checkpointer=lambda work: TuneCheckpointer(
-                                         {M.STAGES_COMPUTED: 1, M.STAGES_REUSED: 0, M.STAGES_STALE: 0}))
+                                         {M.STAGES_COMPUTED: 1, M.STAGES_REUSED: 0, M.STAGES_STALE: 0, **size}))
     if not stage.computed:  # trained earlier by another trial: report its stored final result
-        tune.report({**fitted["result"], **stage_counts([stage])})
+        tune.report({**fitted["result"], **stage_counts([stage]), **size})

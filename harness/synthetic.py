@@ -1,0 +1,350 @@
+"""Classifier training data drawn from generators only (Pham et al. 2019, Slim 2020).
+
+A classifier learns from generated images alone and is tested on real ones. The pieces here are shared by
+``trainables/filtered_sampling.py`` and ``trainables/multi_gan.py``:
+
+- :func:`filter_verdicts`: Pham's Algorithm 1 rule. A generated image conditioned on label y is kept only
+  if a classifier pre-trained on the real data predicts y (argmax) with probability p[y] >= threshold.
+  Rejections are split into "wrong label" (argmax != y) and "low probability" (argmax == y, p[y] below the
+  threshold), per class, as Pham's Figs. 6-7 count them.
+- :class:`GeneratedBatches`: batches of a fixed size made on the fly: per batch one generator is drawn (uniformly
+  or with given weights: Slim's weighted GANs), labels are drawn uniformly over the classes, latents from
+  N(0, 1) or truncated to [-psi, psi], then flip and crop (the classifier config's transforms), then the filter;
+  rejected slots are drawn again (same label, new latent) until the batch is full.
+- :func:`sample_weights`: Slim's Algorithm 1: each real image's mean feature distance to the previous
+  generators' images of its class, min-max normalised within the class, transformed (methods A, B, C), to be
+  used as sampling probabilities for the next GAN's training set.
+
+Choices the papers leave open, stated here and as fields of :class:`SyntheticConfig`:
+- Threshold comparison: ``p[y] >= threshold`` (Slim's "C_{:,y}(x) >= rho_t"; Pham writes ``>``; the two
+  differ only on a set of measure zero).
+- Transforms before the filter on the fly (the filter judges the image the classifier will see); a fixed set
+  is filtered untransformed when it is generated, and the classifier's flip and crop apply per epoch, as to
+  real data.
+- A rejected slot keeps its label and draws a new latent (``refill_same_label``): the batch stays class
+  balanced, and Pham's Fig. 7 reads so ("for the majority of categories we need to sample repeatedly to get
+  images of the correct category"). False draws a new uniform label instead (Algorithm 1 read literally,
+  which lets the classes the generator draws well take over the batches).
+- A slot still rejected after ``max_draws`` draws is filled with its best-scoring draw (the highest p[y])
+  and counted as ``forced``: a generator the filter never accepts (at smoke budgets, or a collapsed class)
+  still yields a batch instead of looping forever, and the report shows how often that happened.
+- Sampling mode: generators sample in eval mode (BatchNorm running statistics), from their EMA weights when
+  they have one (``sample_from_ema``), as BigGAN samples.
+- A fixed set is stored as uint8 pixels, as real data is (on-the-fly images stay float: the two sources also
+  differ by that quantisation, at most half a grey level). Model selection is on the real validation split
+  for both sources (Slim validates a fixed set "using 10k samples", which we read as generated ones; ours is
+  the real-data yardstick every method shares).
+- Slim's Algorithm 1 is garbled in the extracted text. Read here: the distance is Euclidean between feature
+  vectors; d_min and d_max are over the real images of the class (the text's "min over D_G,k" cannot be, as
+  d is defined on real images); mu_k and sigma_k are the mean and population standard deviation of the
+  normalised weights of the class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from harness import metrics as M
+from harness.config import check
+from harness.data import augment, to_uint8
+from harness.fidelity import (REPORT_NAMES, balanced_sample, classifier_fid, inception_metrics, inception_weights,
+                              measurement_rng)
+from harness.gan_train import GANConfig
+from harness.gans import sample_z
+from harness.train import ClassifierConfig
+
+SOURCES = ("on_the_fly", "fixed")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig(ClassifierConfig):
+    """The classifier config (trained on generated images only), the GAN, and how images are drawn from it."""
+
+    gan: GANConfig = GANConfig()  # each GAN pre-trained on the cell's real subset
+    # "on_the_fly": new images every batch (Slim's on-the-fly generation; Pham's Sec. IV-B); "fixed": one
+    # set generated once (a cached stage) and iterated over like a real dataset.
+    source: str = "on_the_fly"
+    fixed_images: int = 0  # size of the fixed set (0: as many as the real training subset; Slim: 50k)
+    filtering: bool = True  # Pham's Algorithm 1 filter with the baseline's classifier (Slim Table 1's column)
+    threshold: float = 0.9  # filter probability threshold (Slim: rho_t = 0.9; Pham's Fig. 5 varies it)
+    truncation: float = 0.0  # latent truncation psi: z in [-psi, psi] (0: plain N(0, 1); Slim: 1.5)
+    refill_same_label: bool = True  # a rejected slot keeps its label (see the module docstring)
+    max_draws: int = 50  # draws per slot before its best draw is used anyway (counted as forced)
+    sample_from_ema: bool = True  # sample the generators' EMA weights (BigGAN's practice)
+    # The classifier trained on real data (the filter, the GAN's early-stopping FID net, Slim's baseline) has
+    # its own augmentation: the cells' transforms switch is about the generated images only, and one real
+    # classifier and one GAN per seed serve every cell (Slim: the filter "trained using data augmentation").
+    real_crop_padding: int = 4
+    real_flip: bool = True
+    # Generated images for the generators' FID in the real classifier's features (and 2,000, if Inception
+    # weights are given, for Inception FID / IS / KID against 2,000 test images: fewer than the usual 10k/50k,
+    # so FID reads higher and IS lower than the papers'; compare ours with ours)
+    metric_images: int = 1000
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.source in SOURCES, f"source {self.source!r} is not one of {SOURCES}")
+        check(self.fixed_images >= 0, f"fixed_images {self.fixed_images} is negative")
+        check(0 <= self.threshold < 1, f"threshold {self.threshold} is outside [0, 1)")
+        check(self.truncation >= 0, f"truncation {self.truncation} is negative")
+        check(self.max_draws >= 1, f"max_draws {self.max_draws} must be at least 1")
+        check(self.real_crop_padding >= 0, f"real_crop_padding {self.real_crop_padding} is negative")
+        check(self.metric_images >= 2, f"metric_images {self.metric_images} must be at least 2")
+
+    def real_classifier(self) -> ClassifierConfig:
+        """The classifier trained on the real subset: this config's, with the real data's augmentation."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(ClassifierConfig)}
+        return ClassifierConfig(**{**fields, "crop_padding": self.real_crop_padding, "flip": self.real_flip})
+
+    # NOTE: an epoch of generated images has the real subset's length (ClassifierConfig.epoch_scale, 1), so the
+    # generator-trained classifier and its real-data counterpart take the same optimiser steps (Pham Sec. IV-B;
+    # Slim Table 1: "400 batches per epoch ... to match the size of a 50k images dataset").
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The filter (Pham 2019, Algorithm 1)
+
+ACCEPTED, WRONG_LABEL, LOW_PROB = 0, 1, 2
+
+
+def filter_verdicts(probs: torch.Tensor, labels: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Per image: ACCEPTED when argmax(p) == y and p[y] >= threshold, WRONG_LABEL when argmax(p) != y,
+    LOW_PROB when the label is right but its probability is below the threshold. ``probs``: (N, K) softmax."""
+    wrong = probs.argmax(1) != labels
+    low = ~wrong & (probs.gather(1, labels[:, None]).squeeze(1) < threshold)
+    verdict = torch.full_like(labels, ACCEPTED)
+    verdict[wrong] = WRONG_LABEL
+    verdict[low] = LOW_PROB
+    return verdict
+
+
+@dataclass
+class FilterCounts:
+    """Per-class counts of generated images by verdict, forced fills, and the time spent generating."""
+
+    accepted: list[int]
+    wrong_label: list[int]
+    low_prob: list[int]
+    forced: list[int]
+    seconds: float = 0.0  # generating and filtering, all draws
+
+    @classmethod
+    def zeros(cls, num_classes: int) -> "FilterCounts":
+        return cls([0] * num_classes, [0] * num_classes, [0] * num_classes, [0] * num_classes)
+
+    def add(self, labels: torch.Tensor, verdicts: torch.Tensor) -> None:
+        for name, code in (("accepted", ACCEPTED), ("wrong_label", WRONG_LABEL), ("low_prob", LOW_PROB)):
+            counts = torch.bincount(labels[verdicts == code].cpu(), minlength=len(self.accepted)).tolist()
+            setattr(self, name, [a + b for a, b in zip(getattr(self, name), counts)])
+
+    def merged(self, other: "FilterCounts") -> "FilterCounts":
+        return FilterCounts(*([a + b for a, b in zip(getattr(self, f), getattr(other, f))]
+                              for f in ("accepted", "wrong_label", "low_prob", "forced")),
+                            seconds=self.seconds + other.seconds)
+
+    @property
+    def generated(self) -> int:
+        return sum(self.accepted) + sum(self.wrong_label) + sum(self.low_prob)
+
+    def metrics(self) -> dict:
+        """Result columns, all additive (a run's totals are sums over its epochs): per-class lists, image counts,
+        seconds spent generating, and the generation cost of the rejected images."""
+        rejected = sum(self.wrong_label) + sum(self.low_prob)
+        return {"filter_accepted": self.accepted, "filter_wrong_label": self.wrong_label,
+                "filter_low_prob": self.low_prob, "filter_forced": self.forced,
+                "generated_images": self.generated, "rejected_images": rejected,
+                "generation_s": self.seconds,
+                # the generation cost of the rejected images, at the mean cost per generated image
+                "rejected_generation_s": self.seconds * rejected / self.generated if self.generated else 0.0}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Generated batches
+
+
+@dataclass
+class GeneratedBatches:
+    """Draws batches of generated images, optionally filtered (see the module docstring)."""
+
+    generators: Sequence[nn.Module]  # each G(z, y) -> [-1, 1] images, with a ``z_dim``
+    num_classes: int
+    weights: Sequence[float] | None = None  # per-generator probabilities (None: uniform)
+    truncation: float = 0.0
+    filter_net: nn.Module | None = None  # a classifier in eval mode; None: no filtering
+    threshold: float = 0.0
+    crop_padding: int = 0
+    flip: bool = False
+    refill_same_label: bool = True
+    max_draws: int = 50
+
+    def __post_init__(self):
+        self.counts = FilterCounts.zeros(self.num_classes)
+        if self.weights is not None:
+            check(len(self.weights) == len(self.generators) and min(self.weights) >= 0 and sum(self.weights) > 0,
+                  f"generator weights {tuple(self.weights)} do not fit {len(self.generators)} generators")
+
+    def shares(self, n: int) -> list[int]:
+        """``n`` images split over the generators in proportion to their weights (largest remainders)."""
+        w = torch.tensor(self.weights if self.weights is not None else [1.0] * len(self.generators), dtype=torch.float64)
+        exact = n * w / w.sum()
+        out = exact.floor().long()
+        out[torch.argsort(exact - out, descending=True)[:n - int(out.sum())]] += 1
+        return out.tolist()
+
+    def pick_generator(self, rng: torch.Generator) -> nn.Module:
+        if len(self.generators) == 1:
+            return self.generators[0]
+        w = torch.tensor(self.weights if self.weights is not None else [1.0] * len(self.generators))
+        return self.generators[int(torch.multinomial(w, 1, generator=rng))]
+
+    @torch.no_grad()
+    def _draw(self, G: nn.Module, labels: torch.Tensor, rng: torch.Generator, transform: bool) -> torch.Tensor:
+        z = sample_z(len(labels), G.z_dim, rng, self.truncation or None).to(labels.device)
+        x = G(z, labels)
+        if transform and (self.crop_padding or self.flip):
+            x = augment(x, self.crop_padding, self.flip, rng)
+        return x
+
+    @torch.no_grad()
+    def batch(self, n: int, rng: torch.Generator, device: torch.device, transform: bool = True,
+              labels: torch.Tensor | None = None, generator: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images and their labels (uniform over the classes unless given) from one generator (drawn by
+        the weights unless given)."""
+        t0 = time.perf_counter()
+        G = generator if generator is not None else self.pick_generator(rng)
+        was_training = G.training
+        G.eval()
+        try:
+            if labels is None:
+                labels = torch.randint(0, self.num_classes, (n,), generator=rng).to(device)
+            x = self._draw(G, labels, rng, transform)
+            if self.filter_net is None:
+                self.counts.add(labels, torch.full_like(labels, ACCEPTED))
+                return x, labels
+            best_x, best_p = x.clone(), torch.full((n,), -1.0, device=device)
+            todo = torch.arange(n, device=device)  # slots still waiting for an accepted image; x: their draws
+            for draw in range(self.max_draws):
+                probs = F.softmax(self.filter_net(x), 1)
+                y = labels[todo]
+                verdict = filter_verdicts(probs, y, self.threshold)
+                self.counts.add(y, verdict)
+                p_y = probs.gather(1, y[:, None]).squeeze(1)
+                keep = (verdict == ACCEPTED) | (p_y > best_p[todo])  # accepted, or the best draw so far
+                best_x[todo[keep]], best_p[todo[keep]] = x[keep], p_y[keep]
+                todo = todo[verdict != ACCEPTED]
+                if len(todo) == 0 or draw == self.max_draws - 1:  # done, or out of draws: nothing more to judge
+                    break
+                if not self.refill_same_label:
+                    labels[todo] = torch.randint(0, self.num_classes, (len(todo),), generator=rng).to(device)
+                    best_p[todo] = -1.0  # a new label: earlier draws were for another class
+                x = self._draw(G, labels[todo], rng, transform)
+            if len(todo):  # still rejected after max_draws: the best draw, counted as forced
+                forced = torch.bincount(labels[todo].cpu(), minlength=self.num_classes).tolist()
+                self.counts.forced = [a + b for a, b in zip(self.counts.forced, forced)]
+            return best_x, labels
+        finally:
+            G.train(was_training)
+            self.counts.seconds += time.perf_counter() - t0
+
+    def epoch(self, steps: int, batch_size: int, rng: torch.Generator,
+              device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``steps`` batches made on the fly (a classifier epoch of generated images only)."""
+        for _ in range(steps):
+            yield self.batch(batch_size, rng, device)
+
+    def fixed_set(self, n: int, rng: torch.Generator, device: torch.device,
+                  chunk: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images generated once, untransformed: each generator its share (:meth:`shares`, not a random
+        draw per chunk, so every generator of a mixture is in it), class balanced (labels 0..K-1 repeated)."""
+        labels = (torch.arange(n) % self.num_classes).to(device)
+        parts, start = [], 0
+        for G, m in zip(self.generators, self.shares(n)):
+            for i in range(start, start + m, chunk):
+                parts.append(self.batch(min(chunk, start + m - i), rng, device, transform=False,
+                                        labels=labels[i:min(i + chunk, start + m)].clone(), generator=G))
+            start += m
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def generator_metrics(source: GeneratedBatches, n: int, seed: int, feature_net: nn.Module, data,
+                      weights_path: str | None) -> dict:
+    """Quality metrics of ``source``'s generators, sampled as the classifier samples them (the mixture's shares,
+    the truncation) but unfiltered, from streams of their own: FID in ``feature_net``'s features against the
+    validation split (``n`` images); Inception FID / IS / KID against a class-balanced 2,000-image test sample
+    when Inception weights are found (missing, with the reason, otherwise)."""
+    plain = GeneratedBatches(source.generators, source.num_classes, weights=source.weights, truncation=source.truncation)
+    device = data.train_y.device
+    x, _ = plain.fixed_set(n, measurement_rng(seed, 0, "generator_fid"), device)
+    out = {M.FID_CLASSIFIER: classifier_fid(feature_net, data.val_x, to_uint8(x))}
+    weights = inception_weights(weights_path)
+    if weights is None:
+        m = inception_metrics(None, None, None)
+    else:
+        k = min(len(data.test_y), 2000)
+        real = data.test_x[balanced_sample(data.test_y, k, torch.Generator().manual_seed(0))]
+        fake, _ = plain.fixed_set(k, measurement_rng(seed, 0, "generator_inception"), device)
+        m = inception_metrics(real, to_uint8(fake), weights)
+    return {**out, **{REPORT_NAMES[k]: v for k, v in m.items()}}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Slim 2020, Algorithm 1: sample weights for the next GAN of a conditioned chain
+
+WEIGHTINGS = ("A_mu", "A_sigma", "B", "C")
+
+
+def transform_weights(w: torch.Tensor, method: str) -> torch.Tensor:
+    """Slim's weight transforms of one class's normalised weights ``w`` (in [0, 1]), with mu, sigma their
+    mean and standard deviation: A_mu zeroes weights below mu, A_sigma below mu + sigma, B is the sigmoid
+    1 / (1 + exp(-2 (w - mu) / sigma)), C the identity."""
+    mu, sigma = w.mean(), w.std(unbiased=False)
+    if method == "A_mu":
+        return torch.where(w < mu, torch.zeros_like(w), w)
+    if method == "A_sigma":
+        return torch.where(w < mu + sigma, torch.zeros_like(w), w)
+    if method == "B":
+        return torch.sigmoid(2 * (w - mu) / sigma) if sigma > 0 else torch.full_like(w, 0.5)
+    if method == "C":
+        return w
+    raise ValueError(f"weighting {method!r} is not one of {WEIGHTINGS}")
+
+
+def sample_weights(real_features: torch.Tensor, real_labels: torch.Tensor, fake_features: torch.Tensor,
+                   fake_labels: torch.Tensor, method: str) -> torch.Tensor:
+    """Slim's Algorithm 1: per real image, the mean Euclidean distance of its features to the generated images'
+    features of its class; min-max normalised within the class (so every class spans [0, 1]: class balance);
+    then :func:`transform_weights`. A class whose distances are all equal gets weight 1 everywhere."""
+    w = torch.zeros(len(real_labels), dtype=torch.float64)
+    for k in real_labels.unique().tolist():
+        r_at = torch.nonzero(real_labels == k).flatten()
+        g = fake_features[fake_labels == k].double()
+        check(len(g) > 0, f"no generated image of class {k} to weigh real images against")
+        d = torch.cat([torch.cdist(real_features[r_at[i:i + 1024]].double(), g).mean(1)
+                       for i in range(0, len(r_at), 1024)])
+        span = d.max() - d.min()
+        wk = (d - d.min()) / span if span > 0 else torch.ones_like(d)
+        w[r_at.cpu()] = transform_weights(wk, method).cpu()
+    return w
+
+
+def sampling_probabilities(weights: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-image probabilities for drawing a GAN's training batches: within each class proportional to the
+    weights, and each class keeping its share of the real set (Slim: "apply them as sampling probabilities
+    rather than loss weights"; normalising per class keeps the class balance, as his per-class
+    normalisation intends). A class whose weights are all 0 is drawn uniformly."""
+    labels = labels.cpu()
+    p = torch.zeros(len(labels), dtype=torch.float64)
+    for k in labels.unique().tolist():
+        at = labels == k
+        wk = weights[at].double()
+        wk = wk / wk.sum() if wk.sum() > 0 else torch.full_like(wk, 1.0 / len(wk))
+        p[at] = wk * at.sum() / len(labels)
+    return p

@@ -1,0 +1,128 @@
+"""filtered_sampling: a classifier trained on generated images only, drawn through a classifier filter (Pham,
+Dutt, Pellerin, Quénot 2019, Algorithm 1; Slim 2020, Sec. 3 and Table 1).
+
+Stage 1: the classifier trained on the real subset (a cached stage: the ``baseline`` cell with the same
+classifier config). It is the filter, as in both papers ("a pre-trained classifier, trained on the same
+training data as the GAN"; Slim: "the same ResNet classifier used for sample filtering" is the baseline).
+Stage 2: a conditional GAN pre-trained on the real subset (a cached stage, shared with the other GAN
+methods). With ``source = "fixed"``, stage 3 generates one synthetic set (a cached stage). Then a fresh
+classifier of the same config trains on generated images only, in epochs of the real subset's length (the
+same number of optimisation steps as the real-data classifier, ``epoch_scale``), with the same epochs and
+early stopping (on the *real* validation split), and is tested on the real test set.
+
+Slim's Table 1 switches: ``source`` (fixed set vs on-the-fly generation), data transformations (the
+classifier config's ``crop_padding`` and ``flip``), ``filtering`` (threshold ``threshold``, Slim's 0.9) and
+``truncation`` (Slim's tau = 1.5). The drawing itself (labels uniform over the classes, the filter rule, what
+happens to rejected draws) is :mod:`harness.synthetic`, whose docstring lists the choices the papers leave
+open; each is a field of :class:`harness.synthetic.SyntheticConfig`.
+
+Reported besides the classifier's metrics: per class, how many draws the filter accepted, rejected for a
+wrong label and rejected for a low probability (Pham Figs. 6-7), how many slots were filled with a rejected
+draw after ``max_draws`` (``filter_forced``), the images generated and the seconds spent, with the share of
+that cost spent on rejected images; the generator's size in MB beside the size of the real subset it stands
+for (Pham Table I: "Size (MB)"); the generator's FID in the filter's features against the validation split,
+and Inception FID / IS / KID when Inception weights are given (harness.synthetic.generator_metrics).
+
+Choices the papers leave open, beyond harness.synthetic's:
+- The generator's size counts its parameters at 4 bytes (float32; the EMA copy, which we sample, has the same
+  size); the real data's, its uint8 pixels (C x H x W bytes per image): 50,000 CIFAR-10 images are 153.6 MB,
+  Pham's "150". MB = 1e6 bytes.
+- The fixed set is generated once per (GAN, filter, seed) from its own random stream, class balanced, then
+  iterated over in shuffled epochs like a real subset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import torch
+
+from harness import metrics as M
+from harness.checkpoint import TuneCheckpointer
+from harness.data import batches, to_uint8
+from harness.fidelity import measurement_rng
+from harness.gan_train import gan_stage
+from harness.stages import stage, stage_counts
+from harness.storage import atomic_write
+from harness.synthetic import FilterCounts, GeneratedBatches, SyntheticConfig, generator_metrics
+from harness.train import cell_data, epoch_steps, feature_classifier, fit_classifier
+from harness.trial import setup, stage_root
+from trainables import register_method
+
+SET_FILE = "synthetic_set.pt"
+
+
+def size_metrics(generators, data) -> dict:
+    """Pham's Table I sizes: the generators' parameters (float32) vs the real subset's pixels, in MB."""
+    params = sum(p.numel() for G in generators for p in G.parameters())
+    c, h, w = data.shape
+    return {M.GENERATOR_MB: params * 4 / 1e6, M.REAL_DATA_MB: len(data.train_y) * c * h * w / 1e6,
+            M.SOURCE_MB: params * 4 / 1e6}
+
+
+def fixed_set_stage(cfg: SyntheticConfig, source: GeneratedBatches, data, device, root, inputs: tuple[str, ...]):
+    """The synthetic set of ``cfg`` (``fixed_images``, or as many as the real subset), generated once."""
+    n = cfg.fixed_images or len(data.train_y)
+
+    def compute(artifact: Path, work: Path) -> None:
+        source.counts = FilterCounts.zeros(data.num_classes)
+        x, y = source.fixed_set(n, measurement_rng(cfg.seed, 0, "fixed_set"), device)
+        atomic_write(artifact / SET_FILE, lambda f: torch.save(
+            {"x": to_uint8(x).cpu(), "y": y.cpu(), "counts": dataclasses.asdict(source.counts)}, f))
+
+    key = {f: getattr(cfg, f) for f in ("seed", "fixed_images", "filtering", "threshold", "truncation",
+                                        "refill_same_label", "max_draws", "sample_from_ema")}
+    # a mixture's set depends on the GANs' weights (multi_gan) as well as on the GANs (the inputs)
+    st = stage(root, "synthetic_set", {**key, "images": n, "gan_weights": getattr(cfg, "gan_weights", ())},
+               inputs, compute)
+    payload = torch.load(st.path(SET_FILE), weights_only=False)
+    return st, payload["x"].to(device), payload["y"].to(device), FilterCounts(**payload["counts"])
+
+
+@register_method(SyntheticConfig)
+def filtered_sampling(params: dict) -> None:
+    cfg, ctx, device = setup(params, SyntheticConfig)
+    data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
+    root = stage_root(ctx)
+
+    # ---- stage 1: the classifier trained on the real subset (the baseline): the filter ----
+    real = cfg.real_classifier()
+    filter_st, filter_net = feature_classifier(real, data, device, root)
+    # ---- stage 2: the GAN (early stopping measures FID with a pre-trained classifier of the cell) ----
+    fid_net = feature_classifier(real, data, device, root, cfg.gan.fid_model) if cfg.gan.patience else None
+    gan_st, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, root, fid_net)
+    G = gan.ema.module if cfg.sample_from_ema and gan.ema is not None else gan.gan.generator
+    source = GeneratedBatches([G], data.num_classes, truncation=cfg.truncation,
+                              filter_net=filter_net if cfg.filtering else None, threshold=cfg.threshold,
+                              crop_padding=cfg.crop_padding, flip=cfg.flip,
+                              refill_same_label=cfg.refill_same_label, max_draws=cfg.max_draws)
+    stages = [filter_st, gan_st] + ([fid_net[0]] if fid_net else [])
+    make_batches, epoch_metrics, constant, set_stages = make_epochs(cfg, source, data, device, root, [gan_st.key],
+                                                                    filter_st)
+    extra = {**stage_counts(stages + set_stages), **size_metrics([G], data), **constant,
+             **generator_metrics(source, cfg.metric_images, cfg.seed, filter_net, data, ctx.inception_weights)}
+    fit_classifier(cfg, data, device, TuneCheckpointer(extra), make_batches, epoch_metrics)
+
+
+def make_epochs(cfg: SyntheticConfig, source: GeneratedBatches, data, device, root, gan_keys, filter_st):
+    """The classifier's epochs of generated images: ``(make_batches(rng), epoch_metrics, constant metrics,
+    stages)``. On the fly: ``source`` draws every batch, and its counts are reported per epoch. Fixed: one
+    set (a cached stage keyed by the GANs and the filter) iterated over in shuffled passes, its counts
+    reported once."""
+    steps = epoch_steps(cfg, len(data.train_y))
+    if cfg.source == "on_the_fly":
+        def make_batches(rng):
+            source.counts = FilterCounts.zeros(data.num_classes)  # this epoch's draws
+            return source.epoch(steps, cfg.batch_size, rng, device)
+
+        return make_batches, lambda: source.counts.metrics(), {}, []
+    inputs = tuple(gan_keys) + ((filter_st.key,) if cfg.filtering else ())
+    set_st, x, y, counts = fixed_set_stage(cfg, source, data, device, root, inputs)
+
+    def make_batches(rng):  # ``steps`` batches: shuffled passes over the set, as many as needed
+        passes = (batches(x, y, cfg.batch_size, rng, cfg.crop_padding, cfg.flip) for _ in itertools.count())
+        return itertools.islice(itertools.chain.from_iterable(passes), steps)
+
+    return make_batches, None, counts.metrics(), [set_st]

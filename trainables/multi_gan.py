@@ -1,0 +1,134 @@
+"""multi_gan: a classifier trained on images of several GANs only (Pham, Dutt, Pellerin, Quénot 2019, Sec. III-C
+and Table I; Slim 2020, Sec. 5 and Table 3).
+
+Stage 1: the classifier trained on the real subset (the ``baseline`` cell's stage): the filter, and the
+feature space of Slim's sample weights. Stages 2..N+1: ``gans`` conditional GANs, each a cached stage.
+- ``conditioning = "none"`` (Pham; Slim's baseline): independent GANs from different seeds. GAN k of the cell
+  with seed s is trained with seed ``gan_seed(s, k)``, and GAN 0 is the single-GAN methods' GAN, so a grid
+  over N = 1, 2, 4, 6 trains 6 GANs per seed, not 13, and ``filtered_sampling`` shares GAN 0.
+- ``conditioning`` in ("A_mu", "A_sigma", "B", "C") (Slim's conditioned GANs): GAN 0 as above; GAN k >= 1 is
+  trained on the real subset drawn with probabilities from Slim's Algorithm 1 (harness.synthetic.
+  sample_weights): each real image's mean feature distance to GANs 0..k-1's images of its class, normalised
+  within the class, transformed by the method. The chain is cached stage by stage: a |G| = 3 cell reuses its
+  |G| = 2 sibling's GANs.
+Then a fresh classifier of the cell's config trains on generated images only (harness.synthetic.
+GeneratedBatches: one GAN drawn per batch, uniformly or with ``gan_weights``, Slim's (3/4, 1/4); Pham's filter;
+on the fly or a fixed set) for as many optimiser steps as its real-data counterpart, selected on the real
+validation split and tested on the real test set.
+
+Reported besides the classifier's metrics: the filter's per-class counts and generation cost, the generators'
+total size in MB beside the real subset's (Pham Table I's "Size (MB)"), the classifier-feature FID of the
+mixture (N GANs sampled as the classifier samples them, unfiltered) against the validation split, and the
+Inception FID / IS / KID of the mixture when Inception weights are given (missing with the reason otherwise).
+
+Choices the papers leave open:
+- GAN seeds ``gan_seed(s, k) = s + 1000 k``: distinct for any 1,000 cell seeds, and GAN 0 is the cell's seed.
+- Slim computes weights "using 50k synthetic and real samples": ``weight_images`` generated images in all
+  (0: as many as the real subset), split evenly over the previous GANs, class balanced, unfiltered (the
+  weights describe what the previous GANs cover), in the features of the stage-1 classifier (his are the
+  pre-trained ResNet's averaged last feature maps), from a stream of their own.
+- Weighted GANs with more GANs than weights are refused (a config error), not padded.
+- Early stopping of a conditioned GAN (the converge profile) measures its FID against the *unweighted*
+  validation split, as every GAN's: the reweighted target it trains for is not what the classifier is tested
+  on. Slim saw conditioned GANs collapse earlier ("around 70% earlier" for method A); early stopping keeps
+  the best epoch before such a collapse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from harness.checkpoint import TuneCheckpointer
+from harness.config import check
+from harness.data import to_float
+from harness.fidelity import measurement_rng
+from harness.gan_train import gan_stage
+from harness.stages import stage_counts
+from harness.synthetic import (WEIGHTINGS, GeneratedBatches, SyntheticConfig, generator_metrics, sample_weights,
+                               sampling_probabilities)
+from harness.train import cell_data, feature_classifier, fit_classifier
+from harness.trial import setup, stage_root
+from trainables import register_method
+from trainables.filtered_sampling import make_epochs, size_metrics
+
+CONDITIONINGS = ("none",) + WEIGHTINGS
+
+
+@dataclass(frozen=True)
+class MultiGanConfig(SyntheticConfig):
+    """Generator-only training from several GANs (see the module docstring)."""
+
+    gans: int = 1  # |G|, the number of GANs (Pham: 1, 2, 4, 6; Slim: 1, 2, 3)
+    gan_weights: tuple[float, ...] = ()  # per-GAN probability of supplying a batch (empty: uniform)
+    conditioning: str = "none"  # "none" (independent GANs) or a Slim weighting: A_mu, A_sigma, B, C
+    weight_images: int = 0  # generated images for Slim's weights (0: as many as the real subset; Slim: 50k)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.gans >= 1, f"gans {self.gans} must be at least 1")
+        check(not self.gan_weights or (len(self.gan_weights) == self.gans and min(self.gan_weights) >= 0
+                                       and sum(self.gan_weights) > 0),
+              f"gan_weights {self.gan_weights} must be {self.gans} non-negative numbers, not all 0")
+        check(self.conditioning in CONDITIONINGS, f"conditioning {self.conditioning!r} is not one of {CONDITIONINGS}")
+        check(self.weight_images >= 0, f"weight_images {self.weight_images} is negative")
+
+
+def gan_seed(seed: int, k: int) -> int:
+    return seed + 1000 * k
+
+
+def _generator(state, cfg):
+    return state.ema.module if cfg.sample_from_ema and state.ema is not None else state.gan.generator
+
+
+@torch.no_grad()
+def slim_probabilities(cfg: MultiGanConfig, generators, feature_net, data, k: int) -> torch.Tensor:
+    """Sampling probabilities of the real subset for GAN k of a conditioned chain (Slim's Algorithm 1): the
+    previous GANs' images (``weight_images`` in all, an even share each, class balanced, unfiltered,
+    untransformed and untruncated: what the GANs cover) against the real subset, in ``feature_net``'s features."""
+    n = cfg.weight_images or len(data.train_y)
+    x, y = GeneratedBatches(generators, data.num_classes).fixed_set(n, measurement_rng(cfg.seed, k, "slim_weights"),
+                                                                     data.train_y.device)
+    fake = torch.cat([feature_net.features(x[i:i + 500]) for i in range(0, len(x), 500)])
+    real = torch.cat([feature_net.features(to_float(data.train_x[i:i + 500])) for i in range(0, len(data.train_y), 500)])
+    return sampling_probabilities(sample_weights(real, data.train_y, fake, y, cfg.conditioning), data.train_y)
+
+
+@register_method(MultiGanConfig)
+def multi_gan(params: dict) -> None:
+    cfg, ctx, device = setup(params, MultiGanConfig)
+    data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
+    root = stage_root(ctx)
+
+    # ---- stage 1: the classifier trained on the real subset: the filter and the weights' feature space ----
+    real = cfg.real_classifier()
+    real_st, real_net = feature_classifier(real, data, device, root)
+    fid_net = feature_classifier(real, data, device, root, cfg.gan.fid_model) if cfg.gan.patience else None
+    stages = [real_st] + ([fid_net[0]] if fid_net else [])
+
+    # ---- stages 2..N+1: the GANs, independent or a conditioned chain ----
+    generators, gan_keys = [], []
+    for k in range(cfg.gans):
+        sampling = None
+        if cfg.conditioning != "none" and k > 0:
+            prev = list(generators)
+            key = f"slim:{cfg.conditioning}:{cfg.weight_images}:{cfg.sample_from_ema}:{real_st.key}:" + ",".join(gan_keys)
+            sampling = (key, lambda prev=prev, k=k: slim_probabilities(cfg, prev, real_net, data, k))
+        st, state, _ = gan_stage(cfg.gan, gan_seed(cfg.seed, k), data, device, root, fid_net, sampling)
+        stages.append(st)
+        gan_keys.append(st.key)
+        generators.append(_generator(state, cfg))
+
+    # ---- the classifier on generated images only ----
+    source = GeneratedBatches(generators, data.num_classes, weights=cfg.gan_weights or None,
+                              truncation=cfg.truncation, filter_net=real_net if cfg.filtering else None,
+                              threshold=cfg.threshold, crop_padding=cfg.crop_padding, flip=cfg.flip,
+                              refill_same_label=cfg.refill_same_label, max_draws=cfg.max_draws)
+    make_batches, epoch_metrics, constant, set_stages = make_epochs(cfg, source, data, device, root, gan_keys,
+                                                                    real_st)
+    stages += set_stages
+    extra = {**stage_counts(stages), **size_metrics(generators, data), **constant,
+             **generator_metrics(source, cfg.metric_images, cfg.seed, real_net, data, ctx.inception_weights)}
+    fit_classifier(cfg, data, device, TuneCheckpointer(extra), make_batches, epoch_metrics)
