@@ -165,6 +165,9 @@ def start_ray(resources: Resources, verbose: int) -> None:
     logging.getLogger("ray.tune.analysis.experiment_analysis").addFilter(_NotStartedFilter())
     if verbose <= 0:  # the progress line only: Tune's INFO lines came one per trial (tensorboard's hparams)
         logging.getLogger("ray.tune").setLevel(logging.WARNING)
+        # and its 3-line "Experiment state snapshotting has been triggered multiple times" warning, printed
+        # every few seconds between progress lines when short trials checkpoint often (0 silences it)
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     env = {k: v for k, v in os.environ.items() if k.startswith("GANSWEEP_")}
     # NOTE: address=None makes ray.init join the newest cluster started on this machine (RAY_ADDRESS or
     # /tmp/ray/ray_current_cluster) and then fail on num_cpus; "local" always starts our own.
