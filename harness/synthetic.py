@@ -43,7 +43,6 @@ Choices the papers leave open, stated here and as fields of :class:`SyntheticCon
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence
