@@ -81,29 +81,48 @@ def fixed_set_stage(cfg: SyntheticConfig, source: GeneratedBatches, data, device
     return st, payload["x"].to(device), payload["y"].to(device), FilterCounts(**payload["counts"])
 
 
+def real_stages(cfg: SyntheticConfig, data, device, root):
+    """Stage 1 of a generator-only method: the classifier trained on the real subset (the baseline's stage; the
+    filter), and the classifier measuring the GANs' early-stopping FID when they stop early. Returns
+    (stage, classifier, fid_net or None)."""
+    real = cfg.real_classifier()
+    real_st, real_net = feature_classifier(real, data, device, root)
+    fid_net = feature_classifier(real, data, device, root, cfg.gan.fid_model) if cfg.gan.patience else None
+    return real_st, real_net, fid_net
+
+
+def sampled_generator(state, cfg: SyntheticConfig):
+    """The generator the classifier samples: its EMA when it has one and ``sample_from_ema``."""
+    return state.ema.module if cfg.sample_from_ema and state.ema is not None else state.gan.generator
+
+
+def train_on_generators(cfg: SyntheticConfig, ctx, device, data, root, generators, gan_stages, real_st, real_net,
+                        stages, weights=None) -> None:
+    """A fresh classifier trained on ``generators``' images only (drawn through the filter when ``filtering``),
+    reporting the filter's counts, the generators' size and FID, and the stages' counts."""
+    source = GeneratedBatches(generators, data.num_classes, weights=weights, truncation=cfg.truncation,
+                              filter_net=real_net if cfg.filtering else None, threshold=cfg.threshold,
+                              crop_padding=cfg.crop_padding, flip=cfg.flip,
+                              refill_same_label=cfg.refill_same_label, max_draws=cfg.max_draws)
+    make_batches, epoch_metrics, constant, set_stages = make_epochs(
+        cfg, source, data, device, root, [st.key for st in gan_stages], real_st)
+    extra = {**stage_counts(stages + gan_stages + set_stages), **size_metrics(generators, data), **constant,
+             **generator_metrics(source, cfg.metric_images, cfg.seed, real_net, data, ctx.inception_weights)}
+    fit_classifier(cfg, data, device, TuneCheckpointer(extra), make_batches, epoch_metrics)
+
+
 @register_method(SyntheticConfig)
 def filtered_sampling(params: dict) -> None:
     cfg, ctx, device = setup(params, SyntheticConfig)
     data = cell_data(ctx.data_file, cfg, device, ctx.data_fingerprint)
     root = stage_root(ctx)
-
     # ---- stage 1: the classifier trained on the real subset (the baseline): the filter ----
-    real = cfg.real_classifier()
-    filter_st, filter_net = feature_classifier(real, data, device, root)
-    # ---- stage 2: the GAN (early stopping measures FID with a pre-trained classifier of the cell) ----
-    fid_net = feature_classifier(real, data, device, root, cfg.gan.fid_model) if cfg.gan.patience else None
+    real_st, real_net, fid_net = real_stages(cfg, data, device, root)
+    # ---- stage 2: the GAN ----
     gan_st, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, root, fid_net)
-    G = gan.ema.module if cfg.sample_from_ema and gan.ema is not None else gan.gan.generator
-    source = GeneratedBatches([G], data.num_classes, truncation=cfg.truncation,
-                              filter_net=filter_net if cfg.filtering else None, threshold=cfg.threshold,
-                              crop_padding=cfg.crop_padding, flip=cfg.flip,
-                              refill_same_label=cfg.refill_same_label, max_draws=cfg.max_draws)
-    stages = [filter_st, gan_st] + ([fid_net[0]] if fid_net else [])
-    make_batches, epoch_metrics, constant, set_stages = make_epochs(cfg, source, data, device, root, [gan_st.key],
-                                                                    filter_st)
-    extra = {**stage_counts(stages + set_stages), **size_metrics([G], data), **constant,
-             **generator_metrics(source, cfg.metric_images, cfg.seed, filter_net, data, ctx.inception_weights)}
-    fit_classifier(cfg, data, device, TuneCheckpointer(extra), make_batches, epoch_metrics)
+    # ---- (stage 3, a fixed set,) then the classifier on generated images only ----
+    train_on_generators(cfg, ctx, device, data, root, [sampled_generator(gan, cfg)], [gan_st], real_st, real_net,
+                        [real_st] + ([fid_net[0]] if fid_net else []))
 
 
 def make_epochs(cfg: SyntheticConfig, source: GeneratedBatches, data, device, root, gan_keys, filter_st):

@@ -40,18 +40,15 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.checkpoint import TuneCheckpointer
 from harness.config import check
 from harness.data import to_float
 from harness.fidelity import measurement_rng
 from harness.gan_train import gan_stage
-from harness.stages import stage_counts
-from harness.synthetic import (WEIGHTINGS, GeneratedBatches, SyntheticConfig, generator_metrics, sample_weights,
-                               sampling_probabilities)
-from harness.train import cell_data, feature_classifier, fit_classifier
+from harness.synthetic import WEIGHTINGS, GeneratedBatches, SyntheticConfig, sample_weights, sampling_probabilities
+from harness.train import cell_data
 from harness.trial import setup, stage_root
 from trainables import register_method
-from trainables.filtered_sampling import make_epochs, size_metrics
+from trainables.filtered_sampling import real_stages, sampled_generator, train_on_generators
 
 CONDITIONINGS = ("none",) + WEIGHTINGS
 
@@ -79,10 +76,6 @@ def gan_seed(seed: int, k: int) -> int:
     return seed + 1000 * k
 
 
-def _generator(state, cfg):
-    return state.ema.module if cfg.sample_from_ema and state.ema is not None else state.gan.generator
-
-
 @torch.no_grad()
 def slim_probabilities(cfg: MultiGanConfig, generators, feature_net, data, k: int) -> torch.Tensor:
     """Sampling probabilities of the real subset for GAN k of a conditioned chain (Slim's Algorithm 1): the
@@ -103,32 +96,21 @@ def multi_gan(params: dict) -> None:
     root = stage_root(ctx)
 
     # ---- stage 1: the classifier trained on the real subset: the filter and the weights' feature space ----
-    real = cfg.real_classifier()
-    real_st, real_net = feature_classifier(real, data, device, root)
-    fid_net = feature_classifier(real, data, device, root, cfg.gan.fid_model) if cfg.gan.patience else None
-    stages = [real_st] + ([fid_net[0]] if fid_net else [])
+    real_st, real_net, fid_net = real_stages(cfg, data, device, root)
 
     # ---- stages 2..N+1: the GANs, independent or a conditioned chain ----
-    generators, gan_keys = [], []
+    generators, gan_stages = [], []
     for k in range(cfg.gans):
         sampling = None
         if cfg.conditioning != "none" and k > 0:
             prev = list(generators)
-            key = f"slim:{cfg.conditioning}:{cfg.weight_images}:{cfg.sample_from_ema}:{real_st.key}:" + ",".join(gan_keys)
+            key = (f"slim:{cfg.conditioning}:{cfg.weight_images}:{cfg.sample_from_ema}:{real_st.key}:"
+                   + ",".join(st.key for st in gan_stages))
             sampling = (key, lambda prev=prev, k=k: slim_probabilities(cfg, prev, real_net, data, k))
         st, state, _ = gan_stage(cfg.gan, gan_seed(cfg.seed, k), data, device, root, fid_net, sampling)
-        stages.append(st)
-        gan_keys.append(st.key)
-        generators.append(_generator(state, cfg))
+        gan_stages.append(st)
+        generators.append(sampled_generator(state, cfg))
 
-    # ---- the classifier on generated images only ----
-    source = GeneratedBatches(generators, data.num_classes, weights=cfg.gan_weights or None,
-                              truncation=cfg.truncation, filter_net=real_net if cfg.filtering else None,
-                              threshold=cfg.threshold, crop_padding=cfg.crop_padding, flip=cfg.flip,
-                              refill_same_label=cfg.refill_same_label, max_draws=cfg.max_draws)
-    make_batches, epoch_metrics, constant, set_stages = make_epochs(cfg, source, data, device, root, gan_keys,
-                                                                    real_st)
-    stages += set_stages
-    extra = {**stage_counts(stages), **size_metrics(generators, data), **constant,
-             **generator_metrics(source, cfg.metric_images, cfg.seed, real_net, data, ctx.inception_weights)}
-    fit_classifier(cfg, data, device, TuneCheckpointer(extra), make_batches, epoch_metrics)
+    # ---- (a fixed set,) then the classifier on generated images only ----
+    train_on_generators(cfg, ctx, device, data, root, generators, gan_stages, real_st, real_net,
+                        [real_st] + ([fid_net[0]] if fid_net else []), weights=cfg.gan_weights or None)
