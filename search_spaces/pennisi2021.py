@@ -63,12 +63,14 @@ SMOKE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 1, "max_ba
 # 50 (the maximum then), still rising by about a point per 10 epochs: 16 steps per epoch made an epoch too
 # small a unit against the ~1.3-point noise of 1,000 validation images; hence batches of 32 and patience
 # 8. The EMA's FID fell 805 -> 33 over 15 epochs at ~20 s per epoch (dcgan_small, contended cores): hence
-# dcgan_tiny, 2.4x faster per step.
+# dcgan_tiny, 2.4x faster per step. The test set is evaluated once, at the end, on the weights of the epochs
+# the reports read (ClassifierConfig.test_every_epoch): evaluating its 10,000 images every epoch was ~3/4 of a
+# ResNet-20 epoch here and kept Table 1 from finishing (docs/evidence, 2026-12-01).
 CONVERGE = {SUBSTITUTE: {"dataset": "fashion_mnist",
                          "model": {"alexnet": "lenet", "resnet50": "resnet20", "densenet121": "lenet_half"},
                          "note": "CIFAR-10 with these backbones does not converge on a 2-core CPU in 30 min/table"},
             "train_pool": 10000, "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 60, "patience": 8,
-            "crop_padding": 0, "flip": False,
+            "crop_padding": 0, "flip": False, "test_every_epoch": False,
             "gan": GANConfig(arch="dcgan_tiny", batch_size=64, beta1=0.5, epochs=40, patience=6, fid_model="lenet",
                              ema_decay=0.99, ema_start=0),
             "distill_epochs": 30, "fid_images": 1000}

@@ -35,3 +35,21 @@ def test_sgd_with_milestones_trains_and_resumes(data_root, shared_out, tmp_path)
     assert two["history"] == full["history"][:2]
     resumed = fit_classifier(cfg, data, torch.device("cpu"), FolderCheckpointer(tmp_path / "b"))
     assert resumed["history"] == full["history"] and resumed["cost"]["restarts"] == 1
+
+
+def test_test_set_once_at_the_end_gives_the_same_best_epoch_metrics(data_root, shared_out, tmp_path):
+    """``test_every_epoch=False`` (the converge profile) evaluates the test set only on the kept weights of
+    the best-validation epochs, at the end: the reports' metrics equal those of testing every epoch."""
+    torch.set_num_threads(1)
+    cfg = ClassifierConfig(dataset="fashion_mnist", fraction=0.05, model="lenet", lr=3e-3, batch_size=64, epochs=5,
+                           crop_padding=0, flip=False, max_eval_images=1000)
+    data = cell_data(str(tensor_cache("fashion_mnist", data_root, shared_out / "cache" / "data")), cfg,
+                     torch.device("cpu"), fingerprint="fmnist-test")
+    every = fit_classifier(cfg, data, torch.device("cpu"), FolderCheckpointer(tmp_path / "every"))
+    once = fit_classifier(dataclasses.replace(cfg, test_every_epoch=False), data, torch.device("cpu"),
+                          FolderCheckpointer(tmp_path / "once"))
+    keys = ("test_acc_at_best_val_acc", "test_acc_at_best_val_loss", "best_val_acc_epoch", "best_val_loss_epoch")
+    assert {k: once["result"][k] for k in keys} == {k: every["result"][k] for k in keys}
+    tested = [h["epoch"] for h in once["history"] if h["test_acc"] == h["test_acc"]]  # not NaN
+    assert tested == sorted({once["result"]["best_val_acc_epoch"], once["result"]["best_val_loss_epoch"]})
+    assert [h["val_acc"] for h in once["history"]] == [h["val_acc"] for h in every["history"]]  # training unchanged

@@ -92,7 +92,8 @@ from harness.models import build_classifier
 from harness.stages import any_order, stage, stage_counts
 from harness.storage import atomic_write
 from harness.train import (NEW_COST, ClassifierConfig, add_cost, cell_data, classifier_epoch, feature_classifier,
-                           final_metrics, make_optimizer, mixed_batches, paired_batches, stop_early)
+                           final_metrics, keep_best, make_optimizer, mixed_batches, paired_batches, stop_early,
+                           test_at_best)
 from harness.trial import setup, stage_root
 from trainables import register_method
 
@@ -342,7 +343,7 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
     before = sample(G, balanced_labels(8 * K, K, device), measurement_rng(cfg.seed, 0, "grid")) if G else None
     real_fid = data.train_x[torch.randperm(len(data.train_y), generator=torch.Generator().manual_seed(0))[:cfg.fid_images]]
     real_div = diversity(data.train_x, data.train_y, K)
-    history, cost, start, collapse_epoch, pretrained_fid = [], NEW_COST, 1, None, None
+    history, kept, cost, start, collapse_epoch, pretrained_fid = [], {}, NEW_COST, 1, None, None
     # the snapshot stage's fallback when the very first measured epoch has collapsed: the stage-2 generator,
     # cloned now (G itself is about to be distilled)
     snap = _snapshot(G, 0) if stop_at_collapse else None
@@ -354,6 +355,7 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
             gan.load_state_dict(state["gan"])
         set_rng_states(state["rng"], rng)
         history, start, collapse_epoch = state["history"], state["epoch"] + 1, state["collapse_epoch"]
+        kept = state["kept"]
         pretrained_fid, snap = state["pretrained_fid"], state["snapshot"]
         cost = {**state["cost"], M.RESTARTS: state["cost"][M.RESTARTS] + 1}
         if state["complete"]:
@@ -412,9 +414,12 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
                 snap = _snapshot(G, epoch)
         history.append({**row, M.FID_CLASSIFIER: fid, M.DIVERSITY_RATIO: ratio, M.DIST_LOSS: gan_stats["extra_loss"],
                         M.D_LOSS: gan_stats["d_loss"], M.G_LOSS: gan_stats["g_loss"]})
+        kept = keep_best(kept, history, model, cfg)
         diverged = stats["diverged"] or gan_stats["diverged"]
         stopped = stop_early(history, cfg.patience)
         complete = diverged or stopped or epoch == cfg.distill_epochs or (stop_at_collapse and collapse_epoch is not None)
+        if complete:
+            test_at_best(kept, history, model, data, cfg)
         result = {**history[-1], **final_metrics(history), **cost, **pretrained_fid, M.DEVICE: device.type,
                   M.SPLIT_HASH: data.split_hash, M.DIVERGED: int(diverged), M.DONE_EPOCHS: epoch,
                   M.COLLAPSE_EPOCH: collapse_epoch if collapse_epoch is not None else -1,
@@ -429,7 +434,8 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
             _save_figure_data(ctx, cfg, data, pre, model, before, fake_images, epoch, history)
         ckpt.save(result, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                            "gan": gan.state_dict() if gan is not None else None, "rng": rng_states(rng),
-                           "history": history, "cost": cost, "epoch": epoch, "collapse_epoch": collapse_epoch,
+                           "history": history, "kept": kept, "cost": cost, "epoch": epoch,
+                           "collapse_epoch": collapse_epoch,
                            "pretrained_fid": pretrained_fid, "snapshot": snap, "complete": complete})
         if complete:
             break
