@@ -129,7 +129,7 @@ def cmd_list(args) -> int:
 
     print("searches:")
     for name, space in SEARCH_SPACES.items():
-        print(f"  {name:22s} {space.cell.method}: " + ", ".join(f"{k} in [{lo}, {hi}]" for k, (lo, hi) in space.params.items()))
+        print(f"  {name:22s} {space.cell.method}: " + ", ".join(f"{k} in {p}" for k, p in space.params.items()))
     print("methods:")
     for name, fn in METHODS.items():
         print(f"  {name:22s} {(fn.__module__ and sys.modules[fn.__module__].__doc__ or '').splitlines()[0]}")
@@ -393,13 +393,14 @@ def _confirm_best(args, space) -> int:
     seeds, as a run of the search's table (:func:`harness.search.confirm_trials`)."""
     from harness import launch
     from harness.search import best_trial, confirm_trials, read_trials
+    from search_spaces import shown
 
     _check_values(args)
     trials = read_trials(args.out, space)
     planned = confirm_trials(space, trials, args.seeds, args.profile, args.dataset)
     best, first = best_trial(trials, space), planned[0]
     print(f"confirming the best of {len(trials)} trials of {space.name} ("
-          + ", ".join(f"{k} = {best[k]:.4g}" for k in space.params) + f"; {space.metric} {best['objective']:.4g}) "
+          + ", ".join(f"{k} = {shown(best[k])}" for k in space.params) + f"; {space.metric} {best['objective']:.4g}) "
           f"over {args.seeds} seed(s), beside the paper's {first.table} / {first.cell.name}")
     code = _launch(args, planned, [first.table], first.profile, False, launch.StagePolicy())
     print(f"compare them: gansweep report {first.table} --out {args.out}")

@@ -52,6 +52,17 @@ CLASSES_WITHOUT_TRIPLET = "classes_without_triplet"  # classes lacking a hard or
 GENERATOR_MB = "generator_mb"  # the generators' parameters at 4 bytes, MB = 1e6 bytes (Pham Table I "Size (MB)")
 REAL_DATA_MB = "real_data_mb"  # the real training subset's uint8 pixels, MB
 SOURCE_MB = "source_mb"  # what the classifier learnt from: the generators' MB, or the real subset's (baseline)
+# Intra-class diversity (Slim 2020, Sec. 4.3, Tables 2 and 4; harness.synthetic.diversity_metrics): MS-SSIM x 100
+# of random same-class pairs, averaged per class; higher is *less* diverse. Of what the classifier learnt from,
+# as SOURCE_MB: the generators' images (unfiltered, as sampled), or the real training subset's (baseline).
+MS_SSIM_MEAN = "ms_ssim_x100_mean"  # mean over classes of the per-class means
+MS_SSIM_STD = "ms_ssim_x100_std"  # standard deviation over classes of the per-class means (Slim's "std")
+MS_SSIM_PER_CLASS = "ms_ssim_x100_per_class"  # list: per class, the mean over its pairs
+# The generators' FIDs measured on real training images instead (generator-only methods; Slim's Table 2
+# real-data row, "FID computed between the training and test sets"): what a generator reproducing its training
+# set would score at the same sample sizes
+REAL_FID_CLASSIFIER = "real_fid_classifier"  # as FID_CLASSIFIER: metric_images training images vs the validation split
+REAL_FID_INCEPTION = "real_fid_inception"  # as FID_INCEPTION: 2,000 training images vs the 2,000 test images
 
 # Cost
 WALL_S = "wall_s"  # seconds of training, summed over restarts
@@ -85,4 +96,8 @@ LABELS = {
     IS_MEAN: "Inception Score (higher is better)",
     FID_INCEPTION: "FID, Inception features (lower is better)",
     FID_CLASSIFIER: "FID, the real-data classifier's features (lower is better)",
+    MS_SSIM_MEAN: "intra-class MS-SSIM x100, mean over classes (lower is more diverse)",
+    MS_SSIM_STD: "intra-class MS-SSIM x100, standard deviation over classes",
+    REAL_FID_CLASSIFIER: "FID of real training images, the real-data classifier's features",
+    REAL_FID_INCEPTION: "FID of real training images vs test images, Inception features",
 }

@@ -13,6 +13,10 @@ NOTE: Tune's state is the single source of truth. ``OptunaSearch`` given a persi
 crashed on ``Tuner.restore`` (UpdateFinishedTrialError), so the searcher keeps its study in memory
 (Tune checkpoints it with the experiment) and the study is *exported* to the storage after each
 run: deleted and rewritten from Tune's results, so it always holds exactly the trials Tune has.
+
+A search space's parameters are ``Float`` (optionally log-scale), ``Int`` and ``Choice`` declarations
+(``search_spaces``). Each becomes a Ray Tune domain (:func:`tune_domain`), which OptunaSearch samples from the
+Optuna distribution :func:`optuna_distribution` gives; the exported study declares the same distributions.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from harness.config import ConfigError, config_hash, to_dict
 from harness.identity import code_version, identity
 from harness.launch import Resources, prepare_data, show_output, start_ray, tune_output
 from harness.trial import TrialContext
-from search_spaces import TABLES, Cell, SearchSpace, Trial
+from search_spaces import TABLES, Cell, Choice, Float, Int, Param, SearchSpace, Trial
 
 TRIALS_FILE = "trials.parquet"
 
@@ -61,9 +65,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     out, data_root = Path(out).resolve(), Path(data_root).resolve()
     table = TABLES[space.table]
     base = table.config(space.cell, profile, seed, dataset)
-    for name, (low, high) in space.params.items():
-        if not hasattr(base, name) or not low < high:
-            raise ConfigError(f"{space.name}: bad search parameter {name} in [{low}, {high}]")
+    check_params(space, base)
     info = prepare_data([Trial(space.name, space.cell, profile, base)], data_root, out)
     folder = search_folder(out, space)
     experiment = folder / "tune"
@@ -80,7 +82,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
         else:
             if experiment.exists():
                 raise ConfigError(f"{experiment} exists: add --resume to finish that search, or use another --out")
-            space_config = {**to_dict(base), **{k: tune.uniform(lo, hi) for k, (lo, hi) in space.params.items()}}
+            space_config = {**to_dict(base), **{k: tune_domain(p) for k, p in space.params.items()}}
             params = {"method": space.cell.method, "table": space.name, "cell": space.cell.name, "profile": profile,
                       "config_hash": "", "identity": "", "code_version": "", "overrides": "{}",
                       "config": space_config,
@@ -112,6 +114,47 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     return trials
 
 
+def check_params(space: SearchSpace, base) -> None:
+    """Each searched field exists in ``base`` (the cell's config), holds the declared type (Float: a float
+    field, Int: an int one, Choice: the values' type), and its bounds or choices make valid configs (the
+    config's own checks), so no trial can fail on a value the search proposed. One ConfigError otherwise."""
+    for name, p in space.params.items():
+        if not hasattr(base, name):
+            raise ConfigError(f"{space.name}: {type(base).__name__} has no field {name!r} to search")
+        current = getattr(base, name)
+        kind = {Float: float, Int: int}.get(type(p)) or type(p.values[0])
+        if type(current) is not kind:
+            raise ConfigError(f"{space.name}: {name} is {type(current).__name__} in {type(base).__name__}, "
+                              f"searched as {type(p).__name__} {p}")
+        for value in (p.values if isinstance(p, Choice) else (p.low, p.high)):
+            try:
+                dataclasses.replace(base, **{name: kind(value)})
+            except ConfigError as exc:
+                raise ConfigError(f"{space.name}: {name} = {value} of {p} is not a valid config: {exc}") from None
+
+
+def tune_domain(p: Param):
+    """The Ray Tune domain of a search parameter (OptunaSearch converts it to :func:`optuna_distribution`'s)."""
+    from ray import tune
+
+    if isinstance(p, Float):
+        return tune.loguniform(p.low, p.high) if p.log else tune.uniform(p.low, p.high)
+    if isinstance(p, Int):
+        return tune.randint(p.low, p.high + 1)  # NOTE: tune.randint's upper bound is exclusive, Int's inclusive
+    return tune.choice(list(p.values))
+
+
+def optuna_distribution(p: Param):
+    """The Optuna distribution of a search parameter: the one OptunaSearch samples it from."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(p, Float):
+        return FloatDistribution(p.low, p.high, log=p.log)
+    if isinstance(p, Int):
+        return IntDistribution(p.low, p.high)
+    return CategoricalDistribution(p.values)
+
+
 def trial_status(metrics: dict, error, epochs: int) -> str:
     """ok: the trial ended by itself, after its planned epochs or by its own early stopping (it says so
     with ``complete``); stopped: ASHA stopped it before that; error; diverged.
@@ -140,7 +183,7 @@ def trials_table(grid, space: SearchSpace, profile: str, epochs: int, fingerprin
         curve = ({int(r["training_iteration"]): float(r[space.metric]) for _, r in history.iterrows()
                   if space.metric in r and not pd.isna(r[space.metric])} if history is not None else {})
         rows.append({"trial_id": metrics.get("trial_id"), "status": trial_status(metrics, result.error, epochs),
-                     **{k: cfg[k] for k in space.params}, "objective": metrics.get(space.metric),
+                     **{k: p.cast(cfg[k]) for k, p in space.params.items()}, "objective": metrics.get(space.metric),
                      M.TEST_ACC_AT_BEST_VAL_ACC: metrics.get(M.TEST_ACC_AT_BEST_VAL_ACC),
                      M.DONE_EPOCHS: int(metrics.get(M.DONE_EPOCHS) or 0), "curve": curve,
                      "config_hash": config_hash(config, space.cell.method),
@@ -167,7 +210,6 @@ def export_study(trials: pd.DataFrame, space: SearchSpace, storage: str | None):
     metric (optuna-dashboard showed "Objective 0"); each trial's gansweep config hash and identity as
     user attributes, to find its row in results and its stages. ``storage`` None: in memory (reports)."""
     import optuna
-    from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -181,12 +223,12 @@ def export_study(trials: pd.DataFrame, space: SearchSpace, storage: str | None):
     with warnings.catch_warnings():  # experimental since Optuna 3.2, still in 5.0
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([space.metric])
-    distributions = {k: FloatDistribution(lo, hi) for k, (lo, hi) in space.params.items()}
+    distributions = {k: optuna_distribution(p) for k, p in space.params.items()}
     for row in trials.to_dict("records"):
         state = {"ok": TrialState.COMPLETE, "stopped": TrialState.PRUNED}.get(row["status"], TrialState.FAIL)
         complete = state == TrialState.COMPLETE and row["objective"] is not None and not pd.isna(row["objective"])
         study.add_trial(create_trial(
-            params={k: float(row[k]) for k in space.params}, distributions=distributions,
+            params={k: p.cast(row[k]) for k, p in space.params.items()}, distributions=distributions,
             value=float(row["objective"]) if complete else None,
             state=state if complete or state != TrialState.COMPLETE else TrialState.FAIL,
             intermediate_values={int(k): v for k, v in json.loads(row["curve"]).items()},
@@ -230,7 +272,7 @@ def confirm_trials(space: SearchSpace, trials: pd.DataFrame, seeds: int, profile
     if profile is None:  # a trials table written before the profile was recorded
         raise ConfigError(f"search {space.name} did not record its profile: give --profile")
     table, cell = TABLES[space.table], table_cell(space)
-    params = {k: float(best[k]) for k in space.params}
+    params = {k: p.cast(best[k]) for k, p in space.params.items()}
     planned = []
     for seed in range(seeds):
         paper = table.config(cell, profile, seed, dataset)

@@ -14,6 +14,8 @@ A classifier learns from generated images alone and is tested on real ones. The 
 - :func:`sample_weights`: Slim's Algorithm 1: each real image's mean feature distance to the previous
   generators' images of its class, min-max normalised within the class, transformed (methods A, B, C), to be
   used as sampling probabilities for the next GAN's training set.
+- :func:`generator_metrics`: the generators' FIDs and intra-class MS-SSIM diversity (:func:`diversity_metrics`,
+  Slim's Tables 2 and 4), each beside the same FID of real training images.
 
 Choices the papers leave open, stated here and as fields of :class:`SyntheticConfig`:
 - Threshold comparison: ``p[y] >= threshold`` (Slim's "C_{:,y}(x) >= rho_t"; Pham writes ``>``; the two
@@ -50,6 +52,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from harness import metrics as M
 from harness.config import check
@@ -57,10 +60,18 @@ from harness.data import augment, to_uint8
 from harness.fidelity import (REPORT_NAMES, balanced_sample, classifier_fid, inception_metrics, inception_weights,
                               measurement_rng)
 from harness.gan_train import GANConfig
-from harness.gans import sample_z
+from harness.gans import GANS, sample_z
 from harness.train import ClassifierConfig
 
 SOURCES = ("on_the_fly", "fixed")
+
+# MS-SSIM at 28-32 px (see :func:`intra_class_ms_ssim` for why): Wang, Simoncelli, Bovik 2003's per-scale weights,
+# finest first (torchmetrics' default betas), of which 3 scales fit 28-32 px images
+WANG_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MS_SSIM_BETAS = tuple(b / sum(WANG_BETAS[:3]) for b in WANG_BETAS[:3])  # (0.0711, 0.4530, 0.4760): sum 1
+MS_SSIM_SIGMA = 1.5 * 7 / 11  # px: Wang's 11-px window (sigma 1.5) shrunk to 7 px, the most 28 px at 3 scales allow
+MS_SSIM_NORMALIZE = "relu"  # negative contrast-structure terms count as 0 (TensorFlow's and torchmetrics' way)
+MS_SSIM_PAIRS = 200  # pairs per class (Slim Sec. 4.3)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,11 @@ class SyntheticConfig(ClassifierConfig):
     """The classifier config (trained on generated images only), the GAN, and how images are drawn from it."""
 
     gan: GANConfig = GANConfig()  # each GAN pre-trained on the cell's real subset
+    # Pham Sec. III-B / IV-D: "concat" trains the GANs with his concatenation residual block in G and D instead
+    # of the usual addition: the profile's BigGAN-style arch is swapped for its twin (biggan -> biggan_concat,
+    # biggan_tiny -> biggan_tiny_concat; :meth:`gan_config`). A cell field rather than a profile's GAN, so one
+    # table holds both blocks at the same budget.
+    gan_block: str = "add"
     # "on_the_fly": new images every batch (Slim's on-the-fly generation; Pham's Sec. IV-B); "fixed": one
     # set generated once (a cached stage) and iterated over like a real dataset.
     source: str = "on_the_fly"
@@ -87,6 +103,12 @@ class SyntheticConfig(ClassifierConfig):
     # weights are given, for Inception FID / IS / KID against 2,000 test images: fewer than the usual 10k/50k,
     # so FID reads higher and IS lower than the papers'; compare ours with ours)
     metric_images: int = 1000
+    # Intra-class diversity (Slim Sec. 4.3, Tables 2 and 4; :func:`intra_class_ms_ssim`). Slim names neither an
+    # implementation nor its settings; torchmetrics' defaults (5 scales, 11-px window) need >= 161-px images.
+    ms_ssim_pairs: int = MS_SSIM_PAIRS  # random same-class pairs per class (fewer under max_eval_images)
+    ms_ssim_betas: tuple[float, ...] = MS_SSIM_BETAS  # per-scale exponents, finest first; one scale each
+    ms_ssim_sigma: float = MS_SSIM_SIGMA  # px, the Gaussian window's standard deviation (it sets the window's size)
+    ms_ssim_normalize: str = MS_SSIM_NORMALIZE  # "relu" (negative terms -> 0) or "simple" ((x + 1) / 2)
 
     def __post_init__(self):
         super().__post_init__()
@@ -97,6 +119,19 @@ class SyntheticConfig(ClassifierConfig):
         check(self.max_draws >= 1, f"max_draws {self.max_draws} must be at least 1")
         check(self.real_crop_padding >= 0, f"real_crop_padding {self.real_crop_padding} is negative")
         check(self.metric_images >= 2, f"metric_images {self.metric_images} must be at least 2")
+        check(self.gan_block in ("add", "concat"), f"gan_block {self.gan_block!r} is not 'add' or 'concat'")
+        check(self.gan_block == "add" or f"{self.gan.arch}_concat" in GANS,
+              f"gan_block 'concat': the GAN {self.gan.arch!r} has no concat twin (the BigGAN-style ones have)")
+        check(self.ms_ssim_pairs >= 1, f"ms_ssim_pairs {self.ms_ssim_pairs} must be at least 1")
+        check(len(self.ms_ssim_betas) >= 1 and min(self.ms_ssim_betas) > 0,
+              f"ms_ssim_betas {self.ms_ssim_betas} must be one or more positive numbers")
+        check(self.ms_ssim_sigma > 0, f"ms_ssim_sigma {self.ms_ssim_sigma} must be positive")
+        check(self.ms_ssim_normalize in ("relu", "simple"),
+              f"ms_ssim_normalize {self.ms_ssim_normalize!r} is not one of ('relu', 'simple')")
+
+    def gan_config(self) -> GANConfig:
+        """The GAN every generator of this cell trains with (:attr:`gan_block` applied)."""
+        return self.gan if self.gan_block == "add" else dataclasses.replace(self.gan, arch=f"{self.gan.arch}_concat")
 
     def real_classifier(self) -> ClassifierConfig:
         """The classifier trained on the real subset: this config's, with the real data's augmentation."""
@@ -273,25 +308,135 @@ class GeneratedBatches:
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
-def generator_metrics(source: GeneratedBatches, n: int, seed: int, feature_net: nn.Module, data,
+# ----------------------------------------------------------------------------------------------------------
+# Intra-class diversity: MS-SSIM of same-class pairs (Slim 2020, Sec. 4.3, Tables 2 and 4)
+
+
+def ms_ssim(a: torch.Tensor, b: torch.Tensor, betas: Sequence[float] = MS_SSIM_BETAS, sigma: float = MS_SSIM_SIGMA,
+            normalize: str = MS_SSIM_NORMALIZE) -> torch.Tensor:
+    """MS-SSIM of each pair (a[i], b[i]) of uint8 (N, C, H, W) images: (N,), 1 for identical images. torchmetrics'
+    ``multiscale_structural_similarity_index_measure`` on pixels / 255 with ``data_range`` 1 (fixed: left None,
+    torchmetrics estimates it from each batch's extremes), one scale per beta; settings: :func:`intra_class_ms_ssim`.
+
+    NOTE: torchmetrics sizes its Gaussian window from sigma alone, ``int(3.5 sigma + 0.5) * 2 + 1`` px, and reads
+    ``kernel_size`` only in its image-size check; so we pass the size sigma gives (7 px at our 0.95). Sigma 1.5
+    with ``kernel_size=7`` passes that check and silently filters with 11 px, mostly reflected padding at 8 px."""
+    window = int(3.5 * sigma + 0.5) * 2 + 1
+    return multiscale_structural_similarity_index_measure(
+        a.float() / 255, b.float() / 255, gaussian_kernel=True, sigma=sigma, kernel_size=window, betas=tuple(betas),
+        data_range=1.0, reduction="none", normalize=normalize)
+
+
+def ms_ssim_pairs(pairs: int, max_eval_images: int, num_classes: int) -> int:
+    """Pairs per class to measure: ``pairs``, or fewer under a budget profile's cap on evaluation images
+    (``max_eval_images``, 2 images a pair, at least one pair per class): the smoke profile's 64 give 3."""
+    return min(pairs, max(1, max_eval_images // (2 * num_classes))) if max_eval_images else pairs
+
+
+def intra_class_ms_ssim(x: torch.Tensor, y: torch.Tensor, num_classes: int, pairs: int, rng: torch.Generator,
+                        **settings) -> torch.Tensor:
+    """Per class, the mean MS-SSIM of ``pairs`` random pairs of its images (uint8 ``x``, labels ``y``): (K,), NaN
+    for a class with fewer than 2 images. ``settings``: :func:`ms_ssim`'s betas, sigma, normalize.
+
+    Pairs, as Slim counts them ("200 image pairs from each class ... 4000 images per image source, 200 pairs per
+    class": 10 x 200 x 2): disjoint, 2 x ``pairs`` distinct images per class drawn with ``rng`` (a measurement
+    stream of its own, :func:`harness.fidelity.measurement_rng`) and paired in the order drawn; a class with
+    fewer images gives as many pairs as it can. Pairs never cross classes.
+
+    Settings for 28-32 px (Slim names no implementation nor settings; each is a :class:`SyntheticConfig` field):
+    - Scales: 3 (32/16/8 px, 28/14/7 px), not torchmetrics' default 5 with an 11-px window, which needs 161-px
+      images (its check: side // (scales - 1)^2 > window - 1). At 3 scales the largest window 28 px allows is
+      7 px (28 // 4 > 6); 4 scales would leave 3 px (28 // 9 > 2): local statistics over 9 pixels.
+    - Window: a Gaussian of sigma 1.5 x 7 / 11 = 0.95 px, 7 px wide: Wang et al.'s 11-px, sigma-1.5 window
+      shrunk whole, the rule of the reference MS-SSIM code in tensorflow/models (``size = min(11, side)``,
+      ``sigma = size * 1.5 / 11``), not cut to 7 px at sigma 1.5 (truncated at 2 sigma).
+    - Betas: Wang et al.'s first three weights (0.0448, 0.2856, 0.3001), rescaled to sum to 1 as their five do
+      (0.0711, 0.4530, 0.4760): the scales keep their relative weight, and the score a weighted geometric mean.
+    - Negative terms (unrelated images often correlate negatively at some scale): "relu" counts them as 0, so the
+      pair scores 0 (torchmetrics' default, as TensorFlow's ``tf.image.ssim_multiscale``); "simple" maps every
+      term to (x + 1) / 2 (pytorch-msssim's ``normalize``). Left as they are, a negative term to a fractional
+      power is NaN.
+    Colour: the SSIM maps are averaged over channels (RGB jointly); grey images as they are.
+
+    Levels are not comparable with Slim's: on 4,000 CIFAR-10 training images (400 per class) these settings read
+    8.5 +- 1.3 (x100, mean +- std over classes; 39% of pairs score 0), "simple" 53.7 +- 0.8; his CIFAR-10 row is
+    40.5 +- 0.8. Compare rows measured alike: the ordering (real < GAN < truncated GAN) is his finding."""
+    y = y.cpu()
+    means = []
+    for k in range(num_classes):
+        at = torch.nonzero(y == k).flatten()
+        m = min(pairs, len(at) // 2)
+        if m == 0:
+            means.append(torch.tensor(float("nan")))
+            continue
+        at = at[torch.randperm(len(at), generator=rng)[:2 * m]].to(x.device)
+        means.append(ms_ssim(x[at[:m]], x[at[m:]], **settings).mean().cpu())
+    return torch.stack(means)
+
+
+def diversity_metrics(x: torch.Tensor, y: torch.Tensor, num_classes: int, pairs: int, rng: torch.Generator,
+                      **settings) -> dict:
+    """Slim's "MS-SSIM (x100), mean and std" of uint8 images ``x`` (:func:`intra_class_ms_ssim`): the per-class
+    means x 100, and their mean and standard deviation over the classes (classes weigh equally).
+
+    Slim does not say over what his std runs; over classes fits his numbers: on the 4,000 CIFAR-10 images above,
+    the std over the 10 class means is 1.3 (x100) and over the 2,000 pairs 9.6, against his 0.8 for CIFAR-10; and
+    his std growing with truncation (1.6, 2.6, 5.8) fits classes losing diversity unevenly. Population std
+    (numpy's default), over the classes that have a pair."""
+    per_class = 100 * intra_class_ms_ssim(x, y, num_classes, pairs, rng, **settings).double()
+    measured = per_class[~per_class.isnan()]
+    return {M.MS_SSIM_MEAN: measured.mean().item(), M.MS_SSIM_STD: measured.std(unbiased=False).item(),
+            M.MS_SSIM_PER_CLASS: per_class.tolist()}
+
+
+def real_diversity(cfg: ClassifierConfig, data) -> dict:
+    """:func:`diversity_metrics` of the real training subset (the baseline's: Slim's Table 2 real-data row), with
+    :class:`SyntheticConfig`'s default settings: a generator-only method measures its generators with those."""
+    pairs = ms_ssim_pairs(MS_SSIM_PAIRS, cfg.max_eval_images, data.num_classes)
+    return diversity_metrics(data.train_x, data.train_y, data.num_classes, pairs,
+                             measurement_rng(cfg.seed, 0, "ms_ssim"))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The generators' metrics
+
+
+def generator_metrics(source: GeneratedBatches, cfg: SyntheticConfig, feature_net: nn.Module, data,
                       weights_path: str | None) -> dict:
-    """Quality metrics of ``source``'s generators, sampled as the classifier samples them (the mixture's shares,
-    the truncation) but unfiltered, from streams of their own: FID in ``feature_net``'s features against the
-    validation split (``n`` images); Inception FID / IS / KID against a class-balanced 2,000-image test sample
-    when Inception weights are found (missing, with the reason, otherwise)."""
+    """Quality and diversity of ``source``'s generators, sampled as the classifier samples them (the mixture's
+    shares, the truncation) but unfiltered and untransformed, from streams of their own:
+    - FID in ``feature_net``'s features against the validation split (``metric_images`` images);
+    - intra-class MS-SSIM (:func:`diversity_metrics`, ``ms_ssim_pairs`` pairs per class, class balanced);
+    - Inception FID / IS / KID against a class-balanced 2,000-image test sample when Inception weights are found
+      (missing, with the reason, otherwise).
+    Each FID also of real training images in the generated ones' place, same counts and references (Slim's
+    Table 2 real-data row; the real subset's MS-SSIM is the baseline's, :func:`real_diversity`)."""
     plain = GeneratedBatches(source.generators, source.num_classes, weights=source.weights, truncation=source.truncation)
-    device = data.train_y.device
-    x, _ = plain.fixed_set(n, measurement_rng(seed, 0, "generator_fid"), device)
-    out = {M.FID_CLASSIFIER: classifier_fid(feature_net, data.val_x, to_uint8(x))}
+    device, n, classes = data.train_y.device, cfg.metric_images, data.num_classes
+    x, _ = plain.fixed_set(n, measurement_rng(cfg.seed, 0, "generator_fid"), device)
+    real = data.train_x[balanced_sample(data.train_y, min(n, len(data.train_y)),
+                                        measurement_rng(cfg.seed, 0, "real_fid"))]
+    out = {M.FID_CLASSIFIER: classifier_fid(feature_net, data.val_x, to_uint8(x)),
+           M.REAL_FID_CLASSIFIER: classifier_fid(feature_net, data.val_x, real)}
+    # Diversity: 2 x pairs images per class (fixed_set's labels cycle through the classes), then paired at random
+    # within each class, so the pairs of a mixture also cross its generators
+    pairs = ms_ssim_pairs(cfg.ms_ssim_pairs, cfg.max_eval_images, classes)
+    rng = measurement_rng(cfg.seed, 0, "generator_ms_ssim")
+    x, y = plain.fixed_set(2 * pairs * classes, rng, device)
+    out.update(diversity_metrics(to_uint8(x), y, classes, pairs, rng, betas=cfg.ms_ssim_betas,
+                                 sigma=cfg.ms_ssim_sigma, normalize=cfg.ms_ssim_normalize))
     weights = inception_weights(weights_path)
     if weights is None:
-        m = inception_metrics(None, None, None)
+        m, out[M.REAL_FID_INCEPTION] = inception_metrics(None, None, None), None
     else:
         k = min(len(data.test_y), 2000)
-        real = data.test_x[balanced_sample(data.test_y, k, torch.Generator().manual_seed(0))]
-        fake, _ = plain.fixed_set(k, measurement_rng(seed, 0, "generator_inception"), device)
-        m = inception_metrics(real, to_uint8(fake), weights)
-    return {**out, **{REPORT_NAMES[k]: v for k, v in m.items()}}
+        test = data.test_x[balanced_sample(data.test_y, k, torch.Generator().manual_seed(0))]
+        fake, _ = plain.fixed_set(k, measurement_rng(cfg.seed, 0, "generator_inception"), device)
+        m = inception_metrics(test, to_uint8(fake), weights)
+        real = data.train_x[balanced_sample(data.train_y, min(k, len(data.train_y)),
+                                            measurement_rng(cfg.seed, 0, "real_inception"))]
+        out[M.REAL_FID_INCEPTION] = inception_metrics(test, real, weights)["fid"]
+    return {**out, **{REPORT_NAMES[name]: v for name, v in m.items()}}
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness import metrics as M  # noqa: E402
-from search_spaces import SearchSpace  # noqa: E402
+from search_spaces import SearchSpace, shown  # noqa: E402
 
 
 def write_search_report(space: SearchSpace, trials: pd.DataFrame, folder: Path) -> tuple[str, list[Path]]:
@@ -23,15 +23,15 @@ def write_search_report(space: SearchSpace, trials: pd.DataFrame, folder: Path) 
 
     folder.mkdir(parents=True, exist_ok=True)
     params = list(space.params)
-    shown = trials.sort_values("objective", ascending=space.mode != "max", na_position="last")
-    shown = shown[["trial_id", "status", *params, "objective", M.TEST_ACC_AT_BEST_VAL_ACC, M.DONE_EPOCHS]]
+    table = trials.sort_values("objective", ascending=space.mode != "max", na_position="last")
+    table = table[["trial_id", "status", *params, "objective", M.TEST_ACC_AT_BEST_VAL_ACC, M.DONE_EPOCHS]]
     best = best_trial(trials, space)
     intro = (f"{len(trials)} trials of `{space.cell.method}` ({space.cell.name} of {space.table}); objective "
              f"{space.mode} `{space.metric}`; searched: "
-             + ", ".join(f"{k} in [{lo}, {hi}]" for k, (lo, hi) in space.params.items()))
+             + ", ".join(f"{k} in {p}" for k, p in space.params.items()))
     notes = []
     if best is not None:
-        notes += ["Best config (finished trials): " + ", ".join(f"{k} = {best[k]:.4g}" for k in params)
+        notes += ["Best config (finished trials): " + ", ".join(f"{k} = {shown(best[k])}" for k in params)
                   + f"; objective {best['objective']:.2f}, test accuracy at best validation accuracy "
                   f"{best[M.TEST_ACC_AT_BEST_VAL_ACC]:.2f}. It is one draw on one seed: confirm it over seeds "
                   f"beside the paper's cell with `gansweep search {space.name} --confirm-best --seeds 3 --out "
@@ -39,13 +39,13 @@ def write_search_report(space: SearchSpace, trials: pd.DataFrame, folder: Path) 
     figures, missing = plots(space, trials, folder)
     notes += missing
 
-    md = [f"# search {space.name}", "", intro, "", shown.to_markdown(index=False, floatfmt=".4g"), ""]
+    md = [f"# search {space.name}", "", intro, "", table.to_markdown(index=False, floatfmt=".4g"), ""]
     md += [f"{n}\n" for n in notes] + [f"![{title}]({path.name})\n" for title, path in figures]
     text = "\n".join(md)
     (folder / "report.md").write_text(text)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(space.name)}</title></head>"
             f"<body><h1>search {html.escape(space.name)}</h1><p>{html.escape(intro)}</p>"
-            + shown.to_html(index=False, border=0)
+            + table.to_html(index=False, border=0)
             + "".join(f"<p>{html.escape(n)}</p>" for n in notes)
             + "".join(f"<h2>{html.escape(title)}</h2><p><img src='{html.escape(path.name)}' alt='{html.escape(title)}' "
                       "style='max-width:100%'></p>" for title, path in figures)

@@ -159,6 +159,84 @@ def register_table(table: Table) -> Table:
     return TABLES.register(table.name)(table)
 
 
+# ---- search parameters: what a search varies, and how Optuna draws it ------------------------------------
+# harness.search maps them to Ray Tune's domains (tune.uniform / loguniform / randint / choice), which
+# OptunaSearch turns into Optuna's Float-, Int- and CategoricalDistribution, and the exported study uses the same.
+
+
+@dataclass(frozen=True)
+class Float:
+    """A float in [low, high], drawn uniformly, or log-uniformly with ``log`` (for scales: a learning rate)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self):
+        check(all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.low, self.high))
+              and self.low < self.high, f"Float({self.low!r}, {self.high!r}): need numbers low < high")
+        check(not self.log or self.low > 0, f"Float({self.low}, {self.high}, log=True): a log scale needs low > 0")
+
+    def cast(self, value) -> float:
+        return float(value)
+
+    def __str__(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]" + (" (log scale)" if self.log else "")
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer in [low, high], both included, drawn uniformly."""
+
+    low: int
+    high: int
+
+    def __post_init__(self):
+        check(all(isinstance(v, int) and not isinstance(v, bool) for v in (self.low, self.high))
+              and self.low < self.high, f"Int({self.low!r}, {self.high!r}): need integers low < high")
+
+    def cast(self, value) -> int:
+        return int(value)
+
+    def __str__(self) -> str:
+        return f"{{{self.low}, ..., {self.high}}}"
+
+
+CHOICE_TYPES = (str, bool, int, float)  # what an Optuna CategoricalDistribution and a Parquet column hold
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of ``values`` (at least two, distinct, all str, all bool, all int or all float), drawn uniformly."""
+
+    values: tuple
+
+    def __post_init__(self):
+        values = self.values
+        check(isinstance(values, (tuple, list)) and len(values) >= 2 and type(values[0]) in CHOICE_TYPES
+              and all(type(v) is type(values[0]) for v in values) and len(set(values)) == len(values),
+              f"Choice({values!r}): need a tuple of at least two distinct values of one type (str, bool, int, float)")
+        object.__setattr__(self, "values", tuple(values))
+
+    def cast(self, value):
+        """``value`` as the declared choice (a Parquet column gives numpy scalars back)."""
+        for v in self.values:
+            if v == value:
+                return v
+        raise ConfigError(f"{value!r} is not one of {self.values}")
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(map(str, self.values)) + "}"
+
+
+Param = Float | Int | Choice
+
+
+def shown(value) -> str:
+    """A parameter's value in a report or a log line: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """An Optuna search over some config fields of one cell, on a table's data and profiles."""
@@ -166,9 +244,21 @@ class SearchSpace:
     name: str  # what the user types: <paper>.<name>
     table: str  # the table whose dataset and profiles the search uses
     cell: Cell  # the method and the fields it fixes (model, fraction)
-    params: Mapping[str, tuple[float, float]]  # config field -> (low, high), sampled uniformly
+    params: Mapping[str, Param]  # config field -> Float, Int or Choice; a (low, high) pair means Float(low, high)
     metric: str  # reported every epoch; the objective and ASHA's signal
     mode: str = "max"
+
+    def __post_init__(self):
+        # NOTE: that each field exists in the method's config, with the declared type and legal bounds, is checked
+        # by harness.search.check_params (it needs the methods, whose import imports Ray): before a search
+        # starts, and for every registered space in tests/test_search.py.
+        check(bool(self.params), f"search space {self.name}: no parameters")
+        params = {k: Float(*p) if isinstance(p, tuple) and len(p) == 2 else p for k, p in self.params.items()}
+        for k, p in params.items():
+            check(isinstance(p, Param), f"search space {self.name}: parameter {k} = {p!r} is not a Float, Int, "
+                                        "Choice or (low, high) pair")
+        check(self.mode in ("max", "min"), f"search space {self.name}: mode {self.mode!r} is not max or min")
+        object.__setattr__(self, "params", params)
 
 
 SEARCH_SPACES: Registry[SearchSpace] = Registry("search space")

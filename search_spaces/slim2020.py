@@ -96,6 +96,67 @@ CLAIMS_TABLE1 = [
           better=("Baseline (real data)",), worse=(f"{OTF} + transforms + filtering",)),
 ]
 
+# Table 2 (and Table 4): intra-class diversity and FID. Sec. 4.3: "summing the similarity scores of 200 image pairs
+# from each class and averaging the result (4000 images per image source, 200 pairs per class)", MS-SSIM x100, mean
+# and std (ours: std over the classes' means; harness.synthetic.diversity_metrics). The generator-only trials
+# measure their generators (sampled as the classifier samples them: truncated, unfiltered, untransformed), so the
+# GAN rows are Table 1's cells and only tau = 0.5 is a new one; the real-data row's MS-SSIM is the baseline's
+# (Table 1's baseline cell: its training subset), its FIDs those of real training images, measured by the BigGAN
+# cell's trial in place of generated ones.
+MSSSIM, MSSSIM_STD = "MS-SSIM x100", "MS-SSIM x100, std over classes"
+FID, FID_CLF = "FID", "FID (classifier features)"
+REAL = "CIFAR-10 (real)"
+BASELINE = {**COMMON, **TRANSFORMS}  # Table 1's "Baseline (real data)" cell
+# Table 1's on-the-fly + transforms + filtering: "the best performing method with a single GAN", Table 3's classifiers
+BEST = {**COMMON, **TRANSFORMS, "source": "on_the_fly", "filtering": True}
+# Table 2 (the text writes "alpha" for tau): row -> (truncation, the paper's MS-SSIM mean, std, FID)
+TABLE2 = {"BigGAN": (0.0, 42.2, 1.6, 16.97), "BigGAN, tau = 1.5": (1.5, 44.5, 2.6, 24.58),
+          "BigGAN, tau = 0.5": (0.5, 61.1, 5.8, 76.95)}
+REAL_PAPER = (40.5, 0.8, 10.31)  # the real row of Tables 2 and 4; FID "computed between the training and test sets"
+
+
+def _diversity_cells(row, method, settings, paper, real_fids_from=None):
+    """One row of Tables 2 / 4: MS-SSIM mean and std, Inception FID and classifier-feature FID. The real row takes
+    its MS-SSIM from the baseline cell and its FIDs (real training images) from ``real_fids_from``'s trial."""
+    mean, std, fid = paper
+    yield Cell(row, MSSSIM, method, settings, mean, metric=M.MS_SSIM_MEAN)
+    yield Cell(row, MSSSIM_STD, method, settings, std, metric=M.MS_SSIM_STD)
+    fid_method, fid_settings = real_fids_from or (method, settings)
+    yield Cell(row, FID, fid_method, fid_settings, fid,
+               metric=M.REAL_FID_INCEPTION if real_fids_from else M.FID_INCEPTION)
+    yield Cell(row, FID_CLF, fid_method, fid_settings,
+               metric=M.REAL_FID_CLASSIFIER if real_fids_from else M.FID_CLASSIFIER)
+
+
+def _table2_cells():
+    yield from _diversity_cells(REAL, "baseline", BASELINE, REAL_PAPER, real_fids_from=("filtered_sampling", BEST))
+    for row, (tau, *paper) in TABLE2.items():
+        yield from _diversity_cells(row, "filtered_sampling", {**BEST, "truncation": tau}, paper)
+
+
+register_table(Table(
+    name="slim2020.table2", paper="slim2020",
+    title="Table 2: intra-class diversity (MS-SSIM x100, lower is more diverse) and FID of real and generated images",
+    dataset="cifar10", metric=M.MS_SSIM_MEAN, cells=tuple(_table2_cells()), profiles=PROFILES,
+    notes="MS-SSIM: 200 random same-class pairs per class (fewer under a profile's max_eval_images), 3 scales and a "
+          "7-px window for 28-32 px images (harness.synthetic.intra_class_ms_ssim); mean and std over the classes' "
+          "means. Slim names no MS-SSIM implementation: compare rows, not levels, with his. Generated images: the "
+          "GAN's EMA, unfiltered, untransformed. Real row: MS-SSIM of the training subset (the baseline's trial); "
+          "FID of real training images against the references the GANs' FIDs use (the BigGAN trial's), where Slim "
+          "compares the training and test sets."))
+
+CLAIMS_TABLE2 = [
+    # Sec. 4.3: "the slight reduction in diversity when switching from the real dataset to a BigGAN trained on it"
+    Claim("a BigGAN is less diverse within a class than its real training data (Table 2)", "slim2020.table2",
+          better=(REAL,), worse=("BigGAN",), cols=(MSSSIM,), lower_is_better=True),
+    # Sec. 3: truncation trades diversity for quality; Table 2: 42.2 -> 44.5 (tau 1.5) -> 61.1 (tau 0.5)
+    Claim("truncated latents lower intra-class diversity (Table 2)", "slim2020.table2", better=("BigGAN",),
+          worse=("BigGAN, tau = 1.5", "BigGAN, tau = 0.5"), cols=(MSSSIM,), lower_is_better=True),
+    Claim("the stronger the truncation, the lower the diversity (Table 2: tau = 0.5 below tau = 1.5)",
+          "slim2020.table2", better=("BigGAN, tau = 1.5",), worse=("BigGAN, tau = 0.5",), cols=(MSSSIM,),
+          lower_is_better=True),
+]
+
 # Table 3: |G| GANs, independent (the "baseline" of Sec. 5, Pham's multi-GAN) or conditioned by sample
 # reweighting (methods A with tau = mu_k, A with tau = mu_k + sigma_k, B sigmoid, C identity), classifiers
 # trained on the fly with transforms and filtering ("the best performing method with a single GAN"). The
@@ -107,7 +168,6 @@ TABLE3 = {"|G| = 1": (1, (), {"none": 88.56}),
           "|G| = 2": (2, (), {"none": 90.24, "B": 89.27, "C": 89.33}),
           "|G| = 3": (3, (), {"none": 90.61, "C": 90.25}),
           "|G| = 2, weighted 3/4, 1/4": (2, (0.75, 0.25), {})}
-BEST = {**COMMON, **TRANSFORMS, "source": "on_the_fly", "filtering": True}
 
 
 def _table3_cells():
@@ -128,10 +188,47 @@ register_table(Table(
           "lost which A column is which (88.12 / 89.06 at |G| = 2, 88.02 / 88.57 at |G| = 3) and the weighted "
           "rows: those cells have no paper number."))
 
-register_claims("slim2020", list(CLAIMS_TABLE1) + [
+# Table 4: the |G| = 2 mixtures of Table 3 (independent, and conditioned by methods A, B, C). The extracted table
+# has two numbers per row, and its CIFAR-10 row reads 40.5 / 0.8, Table 2's MS-SSIM mean and std: the FID column
+# its caption announces is lost (our FIDs run with no paper number), as is which A row is which (43.1 / 2.3 and
+# 48.1 / 4.0: no paper number for either).
+TABLE4 = {"none": (42.4, 1.7), "B": (42.4, 1.7), "C": (42.4, 1.7)}
+
+
+def _table4_cells():
+    two = {**BEST, "gans": 2, "conditioning": "none"}  # Table 3's |G| = 2 baseline cell
+    yield from _diversity_cells(REAL, "baseline", BASELINE, (*REAL_PAPER[:2], None),
+                                real_fids_from=("multi_gan", two))
+    for row, conditioning in CONDITIONED.items():
+        mean, std = TABLE4.get(conditioning, (None, None))
+        yield from _diversity_cells(row, "multi_gan", {**two, "conditioning": conditioning}, (mean, std, None))
+
+
+register_table(Table(
+    name="slim2020.table4", paper="slim2020",
+    title="Table 4: intra-class diversity (MS-SSIM x100) and FID of two GANs combined, independent or conditioned",
+    dataset="cifar10", metric=M.MS_SSIM_MEAN, cells=tuple(_table4_cells()), profiles=PROFILES,
+    notes="Rows: Table 3's |G| = 2 mixtures, sampled as their classifiers sample them (one GAN per image, equal "
+          "shares), pairs drawn within a class across both GANs. The extracted table lost its FID column and which "
+          "A row is which (43.1 +- 2.3, 48.1 +- 4.0): those cells have no paper number. MS-SSIM and FIDs measured "
+          "as in slim2020.table2."))
+
+CLAIMS_TABLE4 = [
+    # Sec. 5.2: the conditioned GANs' drift "is not compensated by a better sample diversity"; Table 4: both A rows
+    # (43.1, 48.1) above the independent pair (42.4); B and C tie with it (42.4), which no comparison can confirm
+    Claim("GANs conditioned by method A are less diverse combined than two independent GANs (Table 4)",
+          "slim2020.table4", better=("Unconditioned (baseline)",), worse=("A (tau = mu)", "A (tau = mu + sigma)"),
+          cols=(MSSSIM,), lower_is_better=True),
+    # Sec. 6: "the reduced intra-class diversity in synthetic images" as "a likely culprit"; Table 4: 42.4 vs 40.5
+    Claim("two independent GANs are still less diverse than the real data (Table 4)", "slim2020.table4",
+          better=(REAL,), worse=("Unconditioned (baseline)",), cols=(MSSSIM,), lower_is_better=True),
+]
+
+
+register_claims("slim2020", list(CLAIMS_TABLE1) + CLAIMS_TABLE2 + [
     # "this method consistently underperforms compared to using multiple unconditioned GANs"
     Claim("independent GANs beat conditioned ones (Table 3)", "slim2020.table3", better=("Unconditioned (baseline)",),
           worse=("A (tau = mu)", "A (tau = mu + sigma)", "C (identity)"), cols=("|G| = 2", "|G| = 3")),
     Claim("independent GANs beat conditioned ones, method B (Table 3: reported at |G| = 2 only)", "slim2020.table3",
           better=("Unconditioned (baseline)",), worse=("B (sigmoid)",), cols=("|G| = 2",)),
-])
+] + CLAIMS_TABLE4)

@@ -2,7 +2,10 @@
 finishes it with exactly N trials, the exported study loads with optuna.load_study (its objective named,
 each trial carrying its config hash and identity), the report renders Optuna's plots, and
 --confirm-best runs the best config beside the paper's cell, which `gansweep report <table>` shows.
-One search serves all of it (each Ray start costs ~20 s); the rest are checks without Ray."""
+One search serves all of it (each Ray start costs ~20 s); the rest are checks without Ray, among them one
+per registered search space: its parameters fit its method's config, convert to Tune's domains and to the
+Optuna distributions OptunaSearch samples from, and go through the exported study, --confirm-best and the
+report with their types (float, int, categorical)."""
 
 from __future__ import annotations
 
@@ -15,16 +18,19 @@ import time
 
 import json
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
 
 from harness import metrics as M
 from harness.cli import main
-from harness.search import TRIALS_FILE, confirm_trials, search_folder, trial_status
+from harness.config import ConfigError
+from harness.search import (TRIALS_FILE, check_params, confirm_trials, export_study, optuna_distribution,
+                            search_folder, table_cell, trial_status, tune_domain)
 from reports.search import write_search_report
 from reports.tables import summarize, to_markdown
-from search_spaces import SEARCH_SPACES, TABLES, overrides
+from search_spaces import SEARCH_SPACES, TABLES, Choice, Float, Int, SearchSpace, overrides
 from tests.conftest import REPO
 
 SPACE = "pennisi2021.distillation"
@@ -70,8 +76,8 @@ def test_killed_search_resumes_to_exactly_n_trials_and_its_study_loads(data_root
     assert sorted(t.user_attrs["config_hash"] for t in study.trials) == sorted(trials["config_hash"])
     assert trials["identity"].is_unique
     for trial in study.trials:
-        for name, (low, high) in SEARCH_SPACES[SPACE].params.items():
-            assert low <= trial.params[name] <= high
+        for name, p in SEARCH_SPACES[SPACE].params.items():
+            assert p.low <= trial.params[name] <= p.high
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert finished and all(0 <= t.value <= 100 for t in finished)
     assert study.best_value == max(t.value for t in finished)
@@ -103,7 +109,7 @@ def test_killed_search_resumes_to_exactly_n_trials_and_its_study_loads(data_root
     assert code == 0, confirm.out[-3000:] + confirm.err[-3000:]
     assert "trials 2/2 done, 0 running, 0 pending" in confirm.out
     best = trials[trials["status"] == "ok"].sort_values("objective").iloc[-1]
-    params = {k: float(best[k]) for k in SEARCH_SPACES[SPACE].params}
+    params = {k: p.cast(best[k]) for k, p in SEARCH_SPACES[SPACE].params.items()}
     results = pd.read_parquet(out / "results.parquet")
     assert len(results) == 2 and set(results["status"]) == {"ok"}
     assert set(results["table"]) == {"pennisi2021.table3"}
@@ -170,3 +176,129 @@ def test_report_says_why_it_draws_no_importances_with_one_finished_trial(tmp_pat
     assert {p.name for p in written} >= {"history.png", "slices.png"} and not (tmp_path / "importances.png").exists()
     none = write_search_report(space, trials.assign(status="stopped"), tmp_path / "none")[0]
     assert "No trial finished with an objective yet: no plots." in none and "Best config" not in none
+
+
+# ---- search parameters: declarations, and every registered space through Tune, Optuna and the report ----
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Float(1.0, 0.5), "need numbers low < high"),
+    (lambda: Float(0.0, 1.0, log=True), "a log scale needs low > 0"),
+    (lambda: Float("0", 1.0), "need numbers low < high"),
+    (lambda: Int(1.5, 4), "need integers low < high"),
+    (lambda: Int(False, True), "need integers low < high"),
+    (lambda: Int(3, 3), "need integers low < high"),
+    (lambda: Choice(("on_the_fly",)), "at least two distinct values of one type"),
+    (lambda: Choice(("a", "a")), "at least two distinct values of one type"),
+    (lambda: Choice(("a", 1)), "at least two distinct values of one type"),
+    (lambda: Choice((1, True)), "at least two distinct values of one type"),
+    (lambda: Choice("ab"), "at least two distinct values of one type"),
+    (lambda: Choice(([1, 2], [3, 4])), "at least two distinct values of one type"),
+    (lambda: _space({"threshold": [0.1, 0.9]}), "threshold = [0.1, 0.9] is not a Float, Int, Choice or (low, high)"),
+    (lambda: _space({}), "no parameters"),
+])
+def test_a_bad_search_parameter_declaration_is_one_clear_error(make, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make()
+
+
+def test_search_parameter_declarations():
+    assert _space({"threshold": (0.1, 0.9)}).params == {"threshold": Float(0.1, 0.9)}  # the (low, high) shorthand
+    assert Choice(["a", "b"]).values == ("a", "b")  # a list is kept as a (hashable) tuple
+    assert str(Float(1e-4, 1e-2, log=True)) == "[0.0001, 0.01] (log scale)"
+    assert str(Int(1, 6)) == "{1, ..., 6}" and str(Choice(("on_the_fly", "fixed"))) == "{on_the_fly, fixed}"
+    assert Int(1, 6).cast(np.int64(4)) == 4 and type(Int(1, 6).cast(np.int64(4))) is int
+    assert Choice((True, False)).cast(np.bool_(False)) is False and Choice(("a", "b")).cast(np.str_("b")) == "b"
+    # tune.randint's upper bound is exclusive, Int's inclusive: both ends are drawn
+    assert set(tune_domain(Int(1, 3)).sample(size=200)) == {1, 2, 3}
+    assert set(tune_domain(Choice((True, False))).sample(size=50)) == {True, False}
+    logs = np.log10(tune_domain(Float(1e-4, 1e-2, log=True)).sample(size=2000))
+    assert -4 <= logs.min() and logs.max() <= -2 and abs(np.median(logs) + 3) < 0.1  # uniform in log10
+
+
+def test_a_search_parameter_that_does_not_fit_its_config_is_refused_before_anything_runs():
+    space = SEARCH_SPACES["pham2019.filtering"]
+    base = TABLES[space.table].config(space.cell, "smoke", 0)
+    for name, p, message in [
+        ("thresh", Float(0.1, 0.9), "SyntheticConfig has no field 'thresh' to search"),
+        ("max_draws", Float(1.0, 8.0), "max_draws is int in SyntheticConfig, searched as Float [1, 8]"),
+        ("threshold", Int(0, 1), "threshold is float in SyntheticConfig, searched as Int {0, ..., 1}"),
+        ("source", Choice((0, 1)), "source is str in SyntheticConfig, searched as Choice {0, 1}"),
+        ("threshold", Float(0.5, 1.0), "threshold = 1.0 of [0.5, 1] is not a valid config: threshold 1.0 is outside"),
+        ("source", Choice(("fixed", "both")), "source = both of {fixed, both} is not a valid config"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            check_params(_space({name: p}), base)
+
+
+@pytest.mark.parametrize("name", list(SEARCH_SPACES))
+def test_every_search_space_fits_tune_optuna_its_table_and_its_report(name, tmp_path):
+    """Each parameter: valid on the method's config; Tune's domain converts (through OptunaSearch's own
+    conversion) to the distribution the exported study declares; values of each type survive Parquet, the
+    study (sqlite), --confirm-best's overrides, and the report with its plots."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    space = SEARCH_SPACES[name]
+    table = TABLES[space.table]
+    base = table.config(space.cell, "smoke", 0)
+    check_params(space, base)
+    assert table_cell(space).method == space.cell.method  # --confirm-best has a paper cell to run beside
+    distributions = {k: optuna_distribution(p) for k, p in space.params.items()}
+    assert OptunaSearch.convert_search_space({k: tune_domain(p) for k, p in space.params.items()}) == distributions
+
+    values = [{k: _corner(p, i) for k, p in space.params.items()} for i in range(3)]
+    trials = _fake_trials(values, objectives=[40.0, 60.0, 50.0])
+    trials.to_parquet(tmp_path / TRIALS_FILE)
+    trials = pd.read_parquet(tmp_path / TRIALS_FILE)  # numpy scalars back, as --confirm-best and reports read them
+    export_study(trials, space, f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.params for t in study.trials] == values and all(t.distributions == distributions for t in study.trials)
+    assert all(type(t.params[k]) is type(values[0][k]) for t in study.trials for k in space.params)
+
+    best = confirm_trials(space, trials, seeds=1)[-1]
+    assert overrides(best) == {k: v for k, v in values[1].items() if getattr(base, k) != v}
+    assert all(type(getattr(best.config, k)) is type(getattr(base, k)) for k in space.params)
+
+    text, written = write_search_report(space, trials, tmp_path / "report")
+    assert all(f"{k} in {p}" in text for k, p in space.params.items())
+    assert {p.name for p in written} >= {"history.png", "importances.png", "slices.png"}
+
+
+def test_int_and_categorical_params_export_as_optunas_int_and_categorical_distributions(tmp_path):
+    space = _space({"max_draws": Int(1, 8), "source": Choice(("on_the_fly", "fixed")),
+                    "truncation": Float(0.5, 3.0, log=True)})
+    trials = _fake_trials([{"max_draws": 8, "source": "fixed", "truncation": 0.5},
+                           {"max_draws": 1, "source": "on_the_fly", "truncation": 2.5}], objectives=[55.0, None],
+                          statuses=["ok", "stopped"])
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    export_study(trials, space, url)
+    study = optuna.load_study(study_name=space.name, storage=url)
+    done, stopped = study.trials
+    assert done.distributions == {"max_draws": optuna.distributions.IntDistribution(1, 8),
+                                  "source": optuna.distributions.CategoricalDistribution(("on_the_fly", "fixed")),
+                                  "truncation": optuna.distributions.FloatDistribution(0.5, 3.0, log=True)}
+    assert done.params == {"max_draws": 8, "source": "fixed", "truncation": 0.5} and done.value == 55.0
+    assert stopped.state == optuna.trial.TrialState.PRUNED and stopped.params["source"] == "on_the_fly"
+    assert type(done.params["max_draws"]) is int
+
+
+def _space(params) -> SearchSpace:
+    cell = SEARCH_SPACES["pham2019.filtering"].cell
+    return SearchSpace("test.space", "slim2020.table1", cell, params, M.BEST_VAL_ACC)
+
+
+def _corner(p, i: int):
+    """Trial i's value of ``p``: its low end, its high end, then the middle (choices in turn)."""
+    if isinstance(p, Choice):
+        return p.values[i % len(p.values)]
+    return p.cast([p.low, p.high, (p.low + p.high) / 2][i])
+
+
+def _fake_trials(values, objectives, statuses=None) -> pd.DataFrame:
+    """A trials table as harness.search.trials_table writes it, for ``values`` (one dict of params per trial)."""
+    statuses = statuses or ["ok"] * len(values)
+    return pd.DataFrame([{"trial_id": str(i), "status": status, **v, "objective": objective,
+                          M.TEST_ACC_AT_BEST_VAL_ACC: objective, M.DONE_EPOCHS: 1,
+                          "curve": json.dumps({"1": objective} if objective is not None else {}),
+                          "config_hash": f"h{i}", "identity": f"id{i}", "profile": "smoke", "dataset": None}
+                         for i, (v, objective, status) in enumerate(zip(values, objectives, statuses))])

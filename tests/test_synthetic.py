@@ -1,5 +1,5 @@
 """harness.synthetic: Pham's filter rule, generated batches (refill, forced slots, counts), the truncation trick,
-and Slim's sample reweighting, against hand-computed values."""
+Slim's sample reweighting, against hand-computed values; and the MS-SSIM diversity wrapper against torchmetrics."""
 
 import math
 
@@ -8,9 +8,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+from harness import metrics as M
+from harness import synthetic
 from harness.gans import sample_z
-from harness.synthetic import (ACCEPTED, LOW_PROB, WRONG_LABEL, FilterCounts, GeneratedBatches, filter_verdicts,
-                               sample_weights, sampling_probabilities, transform_weights)
+from harness.synthetic import (ACCEPTED, LOW_PROB, MS_SSIM_BETAS, MS_SSIM_SIGMA, WRONG_LABEL, FilterCounts,
+                               GeneratedBatches, diversity_metrics, filter_verdicts, intra_class_ms_ssim, ms_ssim,
+                               ms_ssim_pairs, sample_weights, sampling_probabilities, transform_weights)
 from harness.train import sum_over_epochs
 
 
@@ -179,3 +184,86 @@ def test_per_epoch_counts_sum_to_run_totals():
     assert total.pop("rejected_generation_s") == a.metrics()["rejected_generation_s"] + b.metrics()["rejected_generation_s"]
     assert total == {k: v for k, v in whole.items() if k != "rejected_generation_s"}
     assert total["filter_accepted"] == [5, 2] and total["generated_images"] == 13
+
+
+# ---- intra-class MS-SSIM (Slim 2020, Tables 2 and 4) -----------------------------------------------------------
+
+
+def _images(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    return torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 28, 28)])  # CIFAR-10, Fashion-MNIST
+def test_ms_ssim_is_1_for_identical_images_and_torchmetrics_own_value_otherwise(shape):
+    a = _images(6, shape, 0)
+    noise = torch.randint(-40, 41, a.shape, generator=torch.Generator().manual_seed(1))
+    b = (a.int() + noise).clamp(0, 255).to(torch.uint8)
+    assert ms_ssim(a, a).tolist() == pytest.approx([1.0] * 6, abs=1e-5)
+    # the documented settings: 3 scales with Wang's first weights rescaled to sum 1, a 7-px window of sigma 0.95
+    assert MS_SSIM_BETAS == pytest.approx((0.0711, 0.4530, 0.4760), abs=1e-4) and sum(MS_SSIM_BETAS) == pytest.approx(1)
+    direct = multiscale_structural_similarity_index_measure(
+        a.float() / 255, b.float() / 255, sigma=1.5 * 7 / 11, kernel_size=7, betas=MS_SSIM_BETAS, data_range=1.0,
+        reduction="none")
+    ours = ms_ssim(a, b)
+    assert ours.tolist() == pytest.approx(direct.tolist(), abs=1e-6)
+    assert ((ours > 0) & (ours < 1)).all()  # similar images, not identical ones
+    assert ms_ssim(a, _images(6, shape, 2)).max() < 0.2  # unrelated noise images
+
+
+def test_ms_ssim_pairs_are_disjoint_pairs_within_a_class_drawn_from_the_given_stream(monkeypatch):
+    # image i carries its index i in its first pixel, so the pairs measured can be traced back to their labels
+    y = torch.tensor([0] * 9 + [1] * 5 + [2] * 1)[torch.randperm(15, generator=torch.Generator().manual_seed(0))]
+    x = _images(15, (1, 28, 28), 3)
+    x[:, 0, 0, 0] = torch.arange(15, dtype=torch.uint8)
+    seen = []  # per class measured: (indices of the first images, indices of their partners)
+
+    def recording(a, b, **settings):
+        seen.append((a[:, 0, 0, 0].tolist(), b[:, 0, 0, 0].tolist()))
+        return ms_ssim(a, b, **settings)
+
+    monkeypatch.setattr(synthetic, "ms_ssim", recording)
+
+    def pairs_of(seed):
+        seen.clear()
+        means = intra_class_ms_ssim(x, y, 3, 4, torch.Generator().manual_seed(seed))
+        return means, list(seen)
+
+    means, pairs = pairs_of(0)
+    assert [len(a) for a, _ in pairs] == [4, 2]  # class 0: 4 pairs of its 9 images, class 1: 2 of 5; class 2: none
+    for k, (a, b) in enumerate(pairs):
+        assert set(y[a].tolist()) == set(y[b].tolist()) == {k}  # never across classes
+        assert len(set(a + b)) == 2 * len(a)  # disjoint: each image in one pair at most
+    assert math.isnan(means[2]) and not means[:2].isnan().any()
+    again, pairs_again = pairs_of(0)
+    assert pairs_again == pairs and torch.equal(again[:2], means[:2])  # seeded: the same pairs from the same stream
+    assert pairs_of(1)[1] != pairs  # another stream, other pairs
+
+
+def test_diversity_is_x100_mean_and_population_std_over_the_class_means():
+    # class 0: one image repeated (MS-SSIM 1 for every pair); class 1: unrelated noise images (near 0)
+    x = torch.cat([_images(1, (3, 32, 32), 4).expand(8, -1, -1, -1), _images(8, (3, 32, 32), 5)])
+    y = torch.tensor([0] * 8 + [1] * 8)
+    per_class = 100 * intra_class_ms_ssim(x, y, 2, 4, torch.Generator().manual_seed(0)).double()
+    out = diversity_metrics(x, y, 2, 4, torch.Generator().manual_seed(0))
+    assert per_class[0] == pytest.approx(100, abs=1e-3) and per_class[1] < 20
+    assert out[M.MS_SSIM_PER_CLASS] == pytest.approx(per_class.tolist())
+    assert out[M.MS_SSIM_MEAN] == pytest.approx(per_class.mean().item())
+    assert out[M.MS_SSIM_STD] == pytest.approx(abs(per_class[0] - per_class[1]).item() / 2)  # population std of two
+
+
+def test_a_profile_cap_on_evaluation_images_caps_the_pairs():
+    assert ms_ssim_pairs(200, 0, 10) == 200  # no cap (converge, paper)
+    assert ms_ssim_pairs(200, 64, 10) == 3  # smoke: 64 images, 2 per pair, 10 classes
+    assert ms_ssim_pairs(200, 2000, 10) == 100 and ms_ssim_pairs(200, 5, 10) == 1
+
+
+def test_the_concat_block_is_the_gans_concat_twin_and_refused_where_there_is_none():
+    from harness.config import ConfigError
+    from harness.gan_train import GANConfig
+    from harness.synthetic import SyntheticConfig
+
+    cfg = SyntheticConfig(dataset="fashion_mnist", model="lenet", gan=GANConfig(arch="biggan_tiny"), gan_block="concat")
+    assert cfg.gan_config().arch == "biggan_tiny_concat" and cfg.gan_config().epochs == cfg.gan.epochs
+    assert SyntheticConfig(dataset="fashion_mnist", model="lenet", gan=GANConfig(arch="biggan")).gan_config().arch == "biggan"
+    with pytest.raises(ConfigError, match="no concat twin"):
+        SyntheticConfig(dataset="fashion_mnist", model="lenet", gan=GANConfig(arch="dcgan_tiny"), gan_block="concat")

@@ -21,7 +21,9 @@ wrong label and rejected for a low probability (Pham Figs. 6-7), how many slots 
 draw after ``max_draws`` (``filter_forced``), the images generated and the seconds spent, with the share of
 that cost spent on rejected images; the generator's size in MB beside the size of the real subset it stands
 for (Pham Table I: "Size (MB)"); the generator's FID in the filter's features against the validation split,
-and Inception FID / IS / KID when Inception weights are given (harness.synthetic.generator_metrics).
+and Inception FID / IS / KID when Inception weights are given; its intra-class MS-SSIM diversity (Slim Table 2);
+and each FID of real training images in the generated ones' place, the real-data row of Slim's Table 2
+(harness.synthetic.generator_metrics).
 
 Choices the papers leave open, beyond harness.synthetic's:
 - The generator's size counts its parameters at 4 bytes (float32; the EMA copy, which we sample, has the same
@@ -99,7 +101,7 @@ def sampled_generator(state, cfg: SyntheticConfig):
 def train_on_generators(cfg: SyntheticConfig, ctx, device, data, root, generators, gan_stages, real_st, real_net,
                         stages, weights=None) -> None:
     """A fresh classifier trained on ``generators``' images only (drawn through the filter when ``filtering``),
-    reporting the filter's counts, the generators' size and FID, and the stages' counts."""
+    reporting the filter's counts, the generators' size, FIDs and diversity, and the stages' counts."""
     source = GeneratedBatches(generators, data.num_classes, weights=weights, truncation=cfg.truncation,
                               filter_net=real_net if cfg.filtering else None, threshold=cfg.threshold,
                               crop_padding=cfg.crop_padding, flip=cfg.flip,
@@ -107,7 +109,7 @@ def train_on_generators(cfg: SyntheticConfig, ctx, device, data, root, generator
     make_batches, epoch_metrics, constant, set_stages = make_epochs(
         cfg, source, data, device, root, [st.key for st in gan_stages], real_st)
     extra = {**stage_counts(stages + gan_stages + set_stages), **size_metrics(generators, data), **constant,
-             **generator_metrics(source, cfg.metric_images, cfg.seed, real_net, data, ctx.inception_weights)}
+             **generator_metrics(source, cfg, real_net, data, ctx.inception_weights)}
     fit_classifier(cfg, data, device, TuneCheckpointer(extra), make_batches, epoch_metrics)
 
 
@@ -119,7 +121,7 @@ def filtered_sampling(params: dict) -> None:
     # ---- stage 1: the classifier trained on the real subset (the baseline): the filter ----
     real_st, real_net, fid_net = real_stages(cfg, data, device, root)
     # ---- stage 2: the GAN ----
-    gan_st, gan, _ = gan_stage(cfg.gan, cfg.seed, data, device, root, fid_net)
+    gan_st, gan, _ = gan_stage(cfg.gan_config(), cfg.seed, data, device, root, fid_net)
     # ---- (stage 3, a fixed set,) then the classifier on generated images only ----
     train_on_generators(cfg, ctx, device, data, root, [sampled_generator(gan, cfg)], [gan_st], real_st, real_net,
                         [real_st] + ([fid_net[0]] if fid_net else []))

@@ -18,8 +18,10 @@ validation split and tested on the real test set.
 
 Reported besides the classifier's metrics: the filter's per-class counts and generation cost, the generators'
 total size in MB beside the real subset's (Pham Table I's "Size (MB)"), the classifier-feature FID of the
-mixture (N GANs sampled as the classifier samples them, unfiltered) against the validation split, and the
-Inception FID / IS / KID of the mixture when Inception weights are given (missing with the reason otherwise).
+mixture (N GANs sampled as the classifier samples them, unfiltered) against the validation split, the
+Inception FID / IS / KID of the mixture when Inception weights are given (missing with the reason otherwise),
+and the mixture's intra-class MS-SSIM (Slim Table 4: "combined image diversity"; pairs drawn within a class
+across the GANs, each supplying its share of the images).
 
 Choices the papers leave open:
 - GAN seeds ``gan_seed(s, k) = s + 1000 k``: distinct for any 1,000 cell seeds, and GAN 0 is the cell's seed.
@@ -107,7 +109,7 @@ def multi_gan(params: dict) -> None:
             key = (f"slim:{cfg.conditioning}:{cfg.weight_images}:{cfg.sample_from_ema}:{real_st.key}:"
                    + ",".join(st.key for st in gan_stages))
             sampling = (key, lambda prev=prev, k=k: slim_probabilities(cfg, prev, real_net, data, k))
-        st, state, _ = gan_stage(cfg.gan, gan_seed(cfg.seed, k), data, device, root, fid_net, sampling)
+        st, state, _ = gan_stage(cfg.gan_config(), gan_seed(cfg.seed, k), data, device, root, fid_net, sampling)
         gan_stages.append(st)
         generators.append(sampled_generator(state, cfg))
 
