@@ -519,8 +519,19 @@ def _loads(path: Path) -> bool:
 
 
 def load_images(path: Path | str) -> Images:
-    """Read a tensor-cache file written by :func:`tensor_cache`."""
-    return Images(**torch.load(path, weights_only=True))
+    """Read a tensor-cache file written by :func:`tensor_cache`.
+
+    The last file read stays in memory, keyed by its path, size and modification time: Ray Tune reuses a
+    worker process for trial after trial, and reading CIFAR-10's 180 MB again took ~1 s per trial here (most
+    of a smoke trial's own time). Callers never modify the tensors in place (they index, copy or convert)."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if _LAST_IMAGES.get("key") != key:
+        _LAST_IMAGES.update(key=key, images=Images(**torch.load(path, weights_only=True)))
+    return _LAST_IMAGES["images"]
+
+
+_LAST_IMAGES: dict = {}  # {"key": (path, size, mtime), "images": Images}: load_images' one-file cache
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,3 +665,130 @@ def available(name: str, root: Path) -> str | None:
     except (UnknownName, OSError):
         return None
     return str(source.path) if source else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Proxy data: another dataset, some of its classes, or noise, in the true data's channels and size
+# (Addepalli et al. 2020's "Proxy Dataset": what DeGAN and data-free distillation use in place of the true data)
+# ---------------------------------------------------------------------------------------------
+
+NOISE = "noise"  # the proxy source that is no dataset
+# Addepalli Table 2's "Random Noise" proxy does not say which noise: ours is uniform random pixels, as many images
+# as CIFAR-10's train set, one fixed draw (seed 0), so that it is a dataset like the others (every seed sees it).
+NOISE_IMAGES = 50_000
+NOISE_SEED = 0
+PROXY_NAMES_SHOWN = 8  # a class subset's label names its classes up to this many, else counts them
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """Proxy data: the official training images of another dataset (all its classes, or the named ones), or
+    random noise; :func:`read_proxy` converts them to the true data's channels and size."""
+
+    source: str = "cifar10"  # a registered dataset, imagefolder:<path>, or "noise" (uniform random pixels)
+    classes: tuple[str, ...] = ()  # class names of ``source`` kept (empty: every class), e.g. CIFAR-100's "sea"
+
+    def __post_init__(self):
+        if self.source != NOISE:
+            try:
+                get_dataset(self.source)
+            except UnknownName as exc:
+                check(False, f"proxy: {exc}")
+        check(not (self.source == NOISE and self.classes), "proxy: noise has no classes to choose from")
+        check(len(set(self.classes)) == len(self.classes), f"proxy: classes {self.classes} name one class twice")
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The registered datasets this proxy reads (none for noise): the driver decodes them before Ray starts."""
+        return () if self.source == NOISE else (self.source,)
+
+
+@dataclass(frozen=True)
+class ProxyData:
+    """A proxy read for one trial: its training part and its held-out part (``PROXY_VAL_FRACTION``), in the true
+    data's channels and size."""
+
+    train_x: torch.Tensor  # uint8 (N, C, H, W)
+    train_y: torch.Tensor  # int64: the source's labels renumbered 0..k-1 in ``Proxy.classes`` order (0 for noise)
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    label: str  # what reports print, e.g. "cifar10 (jpeg q75), grayscale, 28x28"
+    split_hash: str  # of the training / held-out indices (a stage key's input)
+
+    def to(self, device: torch.device | str) -> "ProxyData":
+        return dataclasses.replace(self, train_x=self.train_x.to(device), train_y=self.train_y.to(device),
+                                   val_x=self.val_x.to(device), val_y=self.val_y.to(device))
+
+
+def to_shape(x: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """uint8 images (N, C, H, W) in ``shape``'s channels and size. RGB to grey is ITU-R 601-2 luma in PIL's
+    fixed-point arithmetic, bit for bit what PIL's convert("L") gives (torchvision's Grayscale transform on PIL
+    images, the released DeGAN's likely conversion, calls it; torchvision's tensor rgb_to_grayscale truncates
+    instead of rounding: seen, grey 100 became 99); grey to RGB repeats the channel. The size changes by bilinear
+    resizing with antialiasing (32 -> 28 px for Fashion-MNIST)."""
+    from torchvision.transforms.v2 import functional as TF
+
+    channels, height, width = shape
+    if x.shape[1] == 3 and channels == 1:
+        def luma(part: torch.Tensor) -> torch.Tensor:  # Pillow's L24: weights 19595, 38470, 7471 of 65536, rounded
+            r, g, b = part.to(torch.int32).unbind(1)
+            return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8)[:, None]
+
+        # in chunks: int32 copies of 40,000 CIFAR images would take ~0.5 GB at once
+        x = torch.cat([luma(x[i:i + 10_000]) for i in range(0, len(x), 10_000)]) if len(x) else x[:, :1]
+    elif x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] != channels:
+        raise DataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
+    if tuple(x.shape[2:]) != (height, width):
+        x = TF.resize(x, [height, width], antialias=True)
+    return x.contiguous()
+
+
+def read_proxy(proxy: Proxy, file: str | None, shape: tuple[int, int, int], pool: int, seed: int) -> ProxyData:
+    """The proxy's official training images (those of ``proxy.classes``), cut by :func:`proxy_split` (``pool``,
+    ``seed``) and converted to ``shape`` (the true data's), from the tensor-cache ``file`` of its source (None for
+    noise). A class name the source does not have is a DataError naming the ones it has."""
+    if proxy.source == NOISE:
+        g = torch.Generator().manual_seed(NOISE_SEED)
+        x = torch.randint(0, 256, (NOISE_IMAGES, *shape), dtype=torch.uint8, generator=g)
+        y, label = torch.zeros(NOISE_IMAGES, dtype=torch.int64), f"uniform noise ({'x'.join(map(str, shape))})"
+    else:
+        images = load_images(file)
+        x, y, label = images.train_x, images.train_y, images.label
+        if proxy.classes:
+            missing = [c for c in proxy.classes if c not in images.classes]
+            if missing:
+                raise DataError(f"proxy {proxy.source} has no class {', '.join(missing)}; its classes: "
+                                f"{', '.join(images.classes)}")
+            k = len(proxy.classes)
+            renumber = torch.full((len(images.classes),), -1, dtype=torch.int64)  # source label -> 0..k-1, or -1
+            renumber[[images.classes.index(c) for c in proxy.classes]] = torch.arange(k)
+            keep = renumber[y] >= 0
+            x, y = x[keep], renumber[y[keep]]
+            label += (f": {k} classes ({', '.join(proxy.classes)})" if k <= PROXY_NAMES_SHOWN
+                      else f": {k} of {len(images.classes)} classes")
+        changes = (["grayscale"] if x.shape[1] == 3 and shape[0] == 1 else []) + \
+                  (["RGB from grey"] if x.shape[1] == 1 and shape[0] == 3 else []) + \
+                  ([f"{shape[1]}x{shape[2]}"] if tuple(x.shape[2:]) != tuple(shape[1:]) else [])
+        label += f", {', '.join(changes)}" if changes else ""
+    split = proxy_split(y, pool, seed)
+    # converted after the split: a capped pool converts only its own images
+    return ProxyData(to_shape(x[split.train], shape), y[split.train], to_shape(x[split.val], shape), y[split.val],
+                     label, split.hash)
+
+
+# The released DeGAN holds out 20% of its proxy's training images (KD_related_data.py: an 80/20 random split) and
+# selects the student on them; we keep the same share out of every proxy, whatever the student is selected on.
+PROXY_VAL_FRACTION = 0.2
+
+
+def proxy_split(y: torch.Tensor, pool: int, seed: int) -> Split:
+    """Indices into a proxy's images: the training part and the held-out part (``PROXY_VAL_FRACTION``), stratified
+    per seed, inside a fixed class-balanced pool of ``pool`` images (0: every image; seed 0, so every seed cuts
+    its split from the same pool, as ``ClassifierConfig.train_pool`` does for the true data)."""
+    if pool and pool < len(y):
+        inside = make_split(y, pool / len(y), 0.0, 0).train
+        inner = make_split(y[inside], 1 - PROXY_VAL_FRACTION, PROXY_VAL_FRACTION, seed)
+        return dataclasses.replace(inner, train=inside[inner.train], val=inside[inner.val])
+    return make_split(y, 1 - PROXY_VAL_FRACTION, PROXY_VAL_FRACTION, seed)

@@ -43,6 +43,8 @@ class GAN:
     discriminator: nn.Module  # forward(x: (N, C, H, W), y: (N,) int64) -> (N,) logits
     loss: str  # "hinge" or "bce" (non-saturating); see harness.gan_train
     z_dim: int  # latent size
+    # False: G(z, y) and D(x, y) ignore y (DeGAN's generator); the conditional call sites drive them unchanged
+    conditional: bool = True
 
 
 def build_gan(name: str, in_channels: int, image_size: int, num_classes: int) -> GAN:
@@ -179,6 +181,97 @@ def dcgan_tiny(in_channels: int, image_size: int, num_classes: int) -> GAN:
     Parameters: 3x32x32: G 473,527, D 53,201; 1x28x28: G 504,373, D 25,777.
     """
     return _dcgan(in_channels, image_size, num_classes, base=16)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Unconditional DCGAN (Radford et al. 2016): DeGAN's generator. Addepalli et al. 2020 (Sec. 5.1) build on "the
+# implementation of DCGAN from Singh (2019)", which follows PyTorch's DCGAN example: G(z) and D(x), no labels,
+# BCE loss, Adam 2e-4 with beta1 0.5 (the released dfgan.py). Its classes take ``y`` and ignore it, so gan_epoch,
+# sample and EMA drive them as they drive the conditional ones; ``GAN.conditional`` says which is which.
+
+
+class DCGANUncondGenerator(nn.Module):
+    """z -> transposed conv to the bottom width -> (BN, ReLU, 4x4/2 transposed conv)* -> tanh: the layout of
+    :class:`DCGANGenerator` without its label embedding."""
+
+    def __init__(self, in_channels: int, image_size: int, base: int):
+        super().__init__()
+        self.z_dim = DCGAN_Z_DIM
+        bottom, n_up = _plan(image_size)
+        widths = [base * 2**k for k in range(n_up, 0, -1)]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(self.z_dim, widths[0], bottom, 1, 0, bias=False),
+                                   nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        for cin, cout in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], in_channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        _dcgan_init(self.net)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class DCGANUncondDiscriminator(nn.Module):
+    """(4x4/2 conv, [BN], LeakyReLU 0.2)* -> flattened features -> one logit: :class:`DCGANDiscriminator`
+    without its projection term."""
+
+    def __init__(self, in_channels: int, image_size: int, base: int):
+        super().__init__()
+        _, n_down = _plan(image_size)
+        widths = [base * 2**k for k in range(n_down)]
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i, cout in enumerate(widths):
+            layers.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2))
+            cin = cout
+        layers.append(nn.Flatten())
+        self.features = nn.Sequential(*layers)
+        self.linear = nn.Linear(widths[-1] * (image_size // 2**n_down) ** 2, 1)
+        _dcgan_init(self)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.linear(self.features(x)).squeeze(1)
+
+
+def _dcgan_uncond(in_channels: int, image_size: int, base: int) -> GAN:
+    g = DCGANUncondGenerator(in_channels, image_size, base)
+    return GAN(g, DCGANUncondDiscriminator(in_channels, image_size, base), loss="bce", z_dim=g.z_dim,
+               conditional=False)
+
+
+@GANS.register
+def dcgan_uncond(in_channels: int, image_size: int, num_classes: int) -> GAN:
+    """Unconditional DCGAN, base width 64 (the released DeGAN's ngf = ndf = 64, nz = 100), BCE loss; the layers of
+    :func:`dcgan` without the label embedding in G and the projection term in D. ``num_classes`` is not used.
+
+    Parameters: 3x32x32: G 3,448,579, D 663,361; 1x28x28: G 1,781,505, D 138,689 (the 7x7 first layer is a
+    100 -> 256x7x7 projection).
+    """
+    return _dcgan_uncond(in_channels, image_size, base=64)
+
+
+@GANS.register
+def dcgan_small_uncond(in_channels: int, image_size: int, num_classes: int) -> GAN:
+    """:func:`dcgan_uncond` with base width 32 (for CPU budgets).
+
+    Parameters: 3x32x32: G 1,068,931, D 167,841; 1x28x28: G 759,681, D 36,577.
+    """
+    return _dcgan_uncond(in_channels, image_size, base=32)
+
+
+@GANS.register
+def dcgan_tiny_uncond(in_channels: int, image_size: int, num_classes: int) -> GAN:
+    """:func:`dcgan_uncond` with base width 16 (the smoke and converge profiles' DeGAN generator on a 2-core CPU).
+
+    Parameters: 3x32x32: G 370,627, D 42,961; 1x28x28: G 347,073, D 10,097.
+    """
+    return _dcgan_uncond(in_channels, image_size, base=16)
+
+
+UNCONDITIONAL_GANS = frozenset({"dcgan_uncond", "dcgan_small_uncond", "dcgan_tiny_uncond"})
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -486,3 +579,10 @@ def sample(generator: nn.Module, labels: torch.Tensor, generator_rng: torch.Gene
             return generator(z, labels)
     finally:
         generator.train(was_training)
+
+
+def sample_unconditional(generator: nn.Module, n: int, generator_rng: torch.Generator,
+                         device: torch.device | str) -> torch.Tensor:
+    """``n`` images of an unconditional generator (``GAN.conditional`` False): :func:`sample` with dummy
+    labels, which such a generator ignores."""
+    return sample(generator, torch.zeros(n, dtype=torch.int64, device=device), generator_rng)

@@ -31,11 +31,11 @@ from pathlib import Path
 
 from harness import metrics as M
 from harness.config import ConfigError, to_dict
-from harness.data import load_images, make_split, tensor_cache, write_manifest
+from harness.data import DataError, load_images, make_split, tensor_cache, write_manifest
 from harness.identity import code_version, data_fingerprint, identity
 from harness.results import FINISHED, append_results, finished_rows, provenance
 from harness.storage import atomic_write
-from harness.trial import TrialContext
+from harness.trial import TrialContext, other_datasets
 from search_spaces import Trial, overrides
 
 PLAN_FILE = "gansweep-plan.json"
@@ -76,16 +76,21 @@ def prepare_data(trials: list[Trial], data_root: Path, out: Path) -> dict[str, d
     split manifest.
 
     Runs in the driver before Ray starts, so a missing or malformed dataset is reported (one line,
-    exit code 2) before any trial is scheduled. Returns ``dataset -> {file, label, fingerprint, splits}``.
+    exit code 2) before any trial is scheduled. The datasets a trial reads besides its own (a proxy:
+    :func:`harness.trial.other_datasets`) are decoded and fingerprinted too. Returns
+    ``dataset -> {file, label, fingerprint, splits}``.
     """
     info: dict[str, dict] = {}
     for trial in trials:
         name = trial.config.dataset
+        for other in other_datasets(trial.config):
+            if other not in info:
+                try:
+                    info[other] = _decode(other, data_root, out)
+                except DataError as exc:  # say which cell needs it: it is not the table's dataset
+                    raise DataError(f"{trial.table} / {trial.cell.name} also reads {other}: {exc}") from None
         if name not in info:
-            path = tensor_cache(name, data_root, out / "cache" / "data")
-            images = load_images(path)
-            info[name] = {"file": str(path), "label": images.label, "labels": images.train_y,
-                          "fingerprint": data_fingerprint(images), "splits": {}}
+            info[name] = _decode(name, data_root, out)
         cfg = trial.config
         split = make_split(info[name]["labels"], cfg.fraction, cfg.val_fraction, cfg.seed)
         write_manifest(split, name, out / "splits")
@@ -93,10 +98,23 @@ def prepare_data(trials: list[Trial], data_root: Path, out: Path) -> dict[str, d
     return info
 
 
+def _decode(name: str, data_root: Path, out: Path) -> dict:
+    path = tensor_cache(name, data_root, out / "cache" / "data")
+    images = load_images(path)
+    return {"file": str(path), "label": images.label, "labels": images.train_y,
+            "fingerprint": data_fingerprint(images), "splits": {}}
+
+
+def data_key(config, info: dict[str, dict]) -> str:
+    """The data part of a trial's identity: its dataset's fingerprint, joined by those of the other datasets it
+    reads (a proxy's), so a changed proxy is another trial. A one-dataset trial keeps its fingerprint as it was."""
+    return "+".join(info[n]["fingerprint"] for n in (config.dataset, *other_datasets(config)))
+
+
 def identify(trials: list[Trial], info: dict[str, dict]) -> list[Trial]:
     """The trials with their identities (method, config, data fingerprint, code version)."""
-    return [dataclasses.replace(t, identity=identity(t.cell.method, to_dict(t.config),
-                                                     info[t.config.dataset]["fingerprint"], _code_of(t.cell.method)))
+    return [dataclasses.replace(t, identity=identity(t.cell.method, to_dict(t.config), data_key(t.config, info),
+                                                     _code_of(t.cell.method)))
             for t in trials]
 
 
@@ -186,7 +204,9 @@ def _params(t: Trial, info: dict, out: Path, experiment: str, threads: int, ince
                 data_file=info[t.config.dataset]["file"], data_fingerprint=info[t.config.dataset]["fingerprint"],
                 out=str(out), threads=threads, inception_weights=inception_weights, run=experiment,
                 recompute_stages=policy.recompute, reuse_stale_stages=policy.reuse_stale,
-                deterministic=policy.deterministic, artifacts=str(out / "artifacts" / t.identity)))}
+                deterministic=policy.deterministic, artifacts=str(out / "artifacts" / t.identity),
+                other_data={n: info[n]["file"] for n in other_datasets(t.config)},
+                other_fingerprints={n: info[n]["fingerprint"] for n in other_datasets(t.config)}))}
 
 
 def _fit(tuner) -> list:

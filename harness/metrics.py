@@ -101,3 +101,33 @@ LABELS = {
     REAL_FID_CLASSIFIER: "FID of real training images, the real-data classifier's features",
     REAL_FID_INCEPTION: "FID of real training images vs test images, Inception features",
 }
+
+# Classification Accuracy Score (Ravuri & Vinyals 2019; harness.cas): a classifier of the real-data classifier's
+# config trained on one generated image per real training image (the subset's labels; unfiltered, untruncated),
+# selected on the real validation split, tested on the real test set; measured per GAN stage of a trial.
+CAS = "cas"  # %, the mean over the trial's GANs of each one's CAS (test accuracy at the best validation accuracy)
+CAS_PER_GAN = "cas_per_gan"  # list: per GAN, in the trial's order (multi_gan: GAN 0, 1, ...)
+CAS_REAL = "cas_real"  # %, the real-data classifier's test accuracy at the best validation accuracy (same split)
+CAS_GAP = "cas_gap"  # points, CAS_REAL - CAS: what training on generated images loses (lower is better)
+CAS_GAP_PER_GAN = "cas_gap_per_gan"  # list: CAS_REAL - each GAN's CAS
+LABELS.update({
+    CAS: "Classification Accuracy Score (%): trained on generated images only, tested on real ones",
+    CAS_REAL: "test accuracy (%) of the same classifier trained on the real subset",
+    CAS_GAP: "CAS gap (points): real-data accuracy - CAS (lower is better)",
+})
+
+# DeGAN (Addepalli et al. 2020; trainables/degan.py): a student distilled from a frozen teacher on generated images,
+# proxy images or the true training images. "The teacher's view" of what the student learns from: the teacher's
+# predictions on a fixed sample of those images (the released dfgan.py prints the same per-class counts).
+TEACHER_TEST_ACC = "teacher_test_acc"  # %, the frozen teacher's test accuracy (at its best validation accuracy)
+PROXY_LABEL = "proxy_label"  # which proxy data, converted how (text), e.g. "cifar10 (jpeg q75), grayscale, 28x28"
+PROXY_IMAGES = "proxy_images"  # proxy images the generator and the student trained on (the held-out 20% excluded)
+KD_SOURCE_BALANCE = "kd_source_balance"  # %, 100 * entropy of the teacher's predicted-class histogram / log K
+KD_SOURCE_HISTOGRAM = "kd_source_histogram"  # list: per class, images of that sample the teacher assigns to it
+KD_SOURCE_CONFIDENT = "kd_source_confident"  # %, of that sample, images the teacher gives a probability > 0.9
+KD_SOURCE_ENTROPY = "kd_source_entropy"  # nats, the mean entropy of the teacher's prediction (Eq. 4's term)
+KD_SOURCE_DIVERSITY = "kd_source_diversity"  # nats, the entropy of the teacher's mean prediction (Eq. 5's term)
+LABELS.update({
+    KD_SOURCE_BALANCE: "class balance (%) of what the student learns from, by the teacher's predictions (100 = uniform)",
+    TEACHER_TEST_ACC: "the teacher's test accuracy (%)",
+})

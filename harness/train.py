@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -114,13 +114,19 @@ def make_optimizer(cfg: ClassifierConfig, params: Iterable[torch.nn.Parameter]):
     return opt, sched
 
 
-def train_epoch(model, opt, batch_iter: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict:
-    """One epoch of cross-entropy steps over ``batch_iter``; stops at the first non-finite loss."""
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, target) -> a scalar to minimise
+
+
+def train_epoch(model, opt, batch_iter: Iterator[tuple[torch.Tensor, torch.Tensor]],
+                loss_fn: LossFn = F.cross_entropy) -> dict:
+    """One epoch of steps on ``loss_fn(logits, target)`` over the (image, target) batches of ``batch_iter``:
+    cross-entropy with labels by default, or e.g. :func:`kd_loss` with a teacher's logits as the target (train
+    accuracy is then agreement with the teacher's argmax). Stops at the first non-finite loss."""
     model.train()
     loss_sum = correct = seen = steps = 0
     for xb, yb in batch_iter:
         logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
+        loss = loss_fn(logits, yb)
         if not torch.isfinite(loss):
             return {M.TRAIN_LOSS: math.nan, M.TRAIN_ACC: math.nan, "images": seen, "steps": steps,
                     "diverged": True}
@@ -129,11 +135,30 @@ def train_epoch(model, opt, batch_iter: Iterator[tuple[torch.Tensor, torch.Tenso
         opt.step()
         n = len(yb)
         loss_sum += loss.item() * n
-        correct += (logits.argmax(1) == yb).sum().item()
+        correct += (logits.argmax(1) == (yb.argmax(1) if yb.is_floating_point() else yb)).sum().item()
         seen += n
         steps += 1
     return {M.TRAIN_LOSS: loss_sum / seen, M.TRAIN_ACC: 100.0 * correct / seen, "images": seen,
             "steps": steps, "diverged": False}
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
+            weight: float) -> torch.Tensor:
+    """Knowledge distillation (Hinton, Vinyals, Dean 2015, Sec. 2), averaged over the batch:
+
+        L = weight * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - weight) * CE(s, argmax t)
+
+    with s the student's and t the teacher's logits. T^2 keeps the soft term's gradients on one scale as T
+    changes (Hinton: "it is important to multiply them by T^2"). The hard term's targets are the teacher's
+    predictions, since data-free distillation has no labels (the released DeGAN's KD scripts do the same).
+    Addepalli et al. 2020 (Sec. 5.1) weigh the soft term 1 and the hard term 0. NOTE: those scripts sum over the
+    batch instead of averaging; under Adam that rescaling changes only the role of its epsilon."""
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1),
+                    reduction="batchmean", log_target=True) * t * t
+    if weight == 1:
+        return soft
+    return weight * soft + (1 - weight) * F.cross_entropy(student_logits, teacher_logits.argmax(1))
 
 
 def epoch_steps(cfg: ClassifierConfig, n: int) -> int:
@@ -251,12 +276,14 @@ def cell_data(data_file: str, cfg: ClassifierConfig, device: torch.device, finge
                     images.shape, len(images.classes), split.hash, fingerprint)
 
 
-def classifier_epoch(model, opt, sched, batch_iter, data: CellData, cfg: ClassifierConfig, epoch: int) -> tuple[dict, dict]:
-    """Train one epoch on ``batch_iter``, step the schedule, evaluate on validation and (with
-    ``cfg.test_every_epoch``) on test; else the row's test metrics stay NaN until :func:`test_at_best`.
+def classifier_epoch(model, opt, sched, batch_iter, data: CellData, cfg: ClassifierConfig, epoch: int,
+                     loss_fn: LossFn = F.cross_entropy) -> tuple[dict, dict]:
+    """Train one epoch on ``batch_iter`` (with ``loss_fn``, see :func:`train_epoch`), step the schedule, evaluate
+    on validation and (with ``cfg.test_every_epoch``) on test; else the row's test metrics stay NaN until
+    :func:`test_at_best`.
 
     Returns the epoch's history row and the training stats (images, steps, diverged)."""
-    stats = train_epoch(model, opt, batch_iter)
+    stats = train_epoch(model, opt, batch_iter, loss_fn)
     sched.step()
     val_loss = val_acc = test_loss = test_acc = math.nan
     if not stats["diverged"]:
@@ -304,7 +331,7 @@ NEW_COST = {M.WALL_S: 0.0, M.IMAGES_SEEN: 0, M.OPT_STEPS: 0, M.RESTARTS: 0}
 
 
 def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, ckpt, make_batches=None,
-                   epoch_metrics=None) -> dict:
+                   epoch_metrics=None, loss_fn: LossFn = F.cross_entropy) -> dict:
     """Supervised training per ``cfg``: one checkpoint (and, with a TuneCheckpointer, one report) per
     epoch through ``ckpt``; resumes from ``ckpt.restore()``.
 
@@ -312,9 +339,11 @@ def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, 
     augmentation; GAN augmentation mixes in generated images). ``epoch_metrics()``, when given, returns
     additive metrics of the epoch just trained (numbers, or per-class lists of numbers: a filter's counts);
     they are kept in the epoch's history row and the result carries their sums over the epochs so far, so a
-    resumed run reports the totals of an uninterrupted one. Returns the history, the cost, the
-    final metrics and the weights at the lowest validation loss (the model Pennisi carries into his
-    stage 2)."""
+    resumed run reports the totals of an uninterrupted one. ``loss_fn(logits, target)`` is the training loss on
+    those batches (default: cross-entropy with labels; a student's: :func:`kd_loss` on a teacher's logits).
+    Returns the history, the cost, the final metrics, the weights at the lowest validation loss (the model
+    Pennisi carries into his stage 2) and, when the test set is not evaluated every epoch, ``kept``: the weights
+    of the best validation accuracy and loss (:func:`keep_best`; DeGAN's teacher is the former)."""
     generator = seed_everything(cfg.seed)
     make_batches = make_batches or (lambda g: real_batches(data.train_x, data.train_y, cfg, g))
     model = build_classifier(cfg.model, data.shape[0], data.shape[1], data.num_classes).to(device)
@@ -333,7 +362,7 @@ def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, 
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        row, stats = classifier_epoch(model, opt, sched, make_batches(generator), data, cfg, epoch)
+        row, stats = classifier_epoch(model, opt, sched, make_batches(generator), data, cfg, epoch, loss_fn)
         cost = add_cost(cost, stats, time.perf_counter() - t0)
         extras = epoch_metrics() if epoch_metrics else {}
         history.append({**row, **extras})
@@ -354,7 +383,7 @@ def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, 
                            "best": best, "kept": kept, "cost": cost, "epoch": epoch, "result": result})
         if stats["diverged"] or stopped:  # a divergence is marked in the results; the grid goes on
             break
-    return {"history": history, "cost": cost, "result": result, "best": best}
+    return {"history": history, "cost": cost, "result": result, "best": best, "kept": kept}
 
 
 def sum_over_epochs(history: list[dict], keys) -> dict:
@@ -379,7 +408,8 @@ def classifier_stage(cfg: ClassifierConfig, data: CellData, device: torch.device
     The ``baseline`` cell with this config *is* this stage, whichever trial computes it first.
     ``make_checkpointer(work_dir)`` gives the checkpointer of the training (Tune's for the baseline
     trial, the stage's work folder inside other methods). Returns the stage and its payload:
-    ``{"history", "cost", "result", "best"}`` with ``best["model"]`` the lowest-val-loss weights.
+    ``{"history", "cost", "result", "best", "kept"}`` with ``best["model"]`` the lowest-val-loss weights
+    (:func:`fit_classifier`; stages stored before "kept" existed lack it).
     """
 
     def compute(artifact: Path, work: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +31,16 @@ class TrialContext:
     stage_wait_timeout_s: float = 24 * 3600.0  # give up waiting for another trial's stage after this long
     deterministic: bool = False  # --deterministic: deterministic kernels on CUDA (CPU runs are already)
     artifacts: str = ""  # the trial's own folder for figure data: <out>/artifacts/<identity>
+    # The datasets a trial reads besides its own (``other_datasets(config)``: DeGAN's proxy), each decoded by the
+    # driver too: dataset name -> its tensor-cache file, and dataset name -> its content fingerprint.
+    other_data: dict[str, str] = field(default_factory=dict)
+    other_fingerprints: dict[str, str] = field(default_factory=dict)
+
+
+def other_datasets(config) -> tuple[str, ...]:
+    """The registered datasets a trial of ``config`` reads besides ``config.dataset``: its ``other_datasets``
+    (a config property; a trial over a true and a proxy dataset names the proxy's source there), else none."""
+    return tuple(getattr(config, "other_datasets", ()))
 
 
 # Benchmarks only (bench/stage_cache.py): each trial keeps its stages to itself, as without a cache.

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
-import torch
 
 from harness import metrics as M
 from reports import stats
@@ -64,8 +63,7 @@ def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
                "values", "trace"]
     if results.empty or "table" not in results:
         return pd.DataFrame(columns=columns)
-    every = results[results["table"] == table.name].copy()
-    every["overrides"] = every["overrides"].fillna("{}") if "overrides" in every else "{}"
+    every = _rows_of(table, results)
     mine = every.drop_duplicates(GROUP + ["cell", "seed"], keep="last")
     out = []
     for (dataset, label, profile, extra), group in mine.groupby(GROUP, sort=True):
@@ -89,6 +87,13 @@ def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
                         if M.STAGES_STALE in trials else 0,
                         "missing_metrics": _missing(trials), "values": values, "trace": _trace(trials)})
     return pd.DataFrame(out, columns=columns)
+
+
+def _rows_of(table: Table, results: pd.DataFrame) -> pd.DataFrame:
+    """Every results row filed under ``table`` (overrides "{}" where older rows lack them)."""
+    every = results[results["table"] == table.name].copy()
+    every["overrides"] = every["overrides"].fillna("{}") if "overrides" in every else "{}"
+    return every
 
 
 def _values(trials: pd.DataFrame, metric: str) -> dict[int, float]:
@@ -519,18 +524,40 @@ def to_csv(summary: pd.DataFrame) -> str:
 
 # ---- figures and files -----------------------------------------------------------------------------
 
-def figures(table: Table, results: pd.DataFrame, artifacts: Path, folder: Path) -> tuple[list[Path], str]:
-    """Render a figure table's PNGs from the figure data of its first finished trial."""
-    from reports.figures import RENDERERS
+def _block_name(table: Table, key: tuple) -> str:
+    """A file-name stem for one block's PNGs: the table, dataset and profile (and a hash of any overrides)."""
+    dataset, _, profile, extra = key
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{table.name}_{dataset}_{profile}")
+    if extra != "{}":  # overridden blocks of the same dataset and profile get their own file
+        name += "_" + hashlib.sha1(extra.encode()).hexdigest()[:8]
+    return name
 
-    if not table.figure:
+
+def figures(table: Table, summary: pd.DataFrame, results: pd.DataFrame, artifacts: Path | None,
+            folder: Path) -> tuple[list[Path], str]:
+    """A figure table's PNGs, per block (dataset, profile, overrides) with finished trials: its renderer
+    (reports.figures.RENDERERS[table.figure]) draws from the block's summary, its ok trials' results rows (the
+    latest per cell and seed) and their figure data under ``artifacts``. Returns the PNGs and why a block has
+    none (its trials saved no figure data)."""
+    from reports.figures import RENDERERS, FigureBlock, NoFigureData
+
+    if not table.figure or summary.empty:
         return [], ""
-    done = results[(results["table"] == table.name) & (results["status"] == "ok")] if not results.empty else results
-    for identity in done.sort_values("seed")["identity"] if len(done) else []:
-        data = Path(artifacts) / identity / "distillation.pt"
-        if data.is_file():
-            return RENDERERS[table.figure](torch.load(data, weights_only=False), folder), ""
-    return [], f"No figure data under {artifacts} for this table's trials."
+    latest = _rows_of(table, results).drop_duplicates(GROUP + ["cell", "seed"], keep="last")
+    done = latest[latest["status"] == "ok"]
+    pngs, missing = [], []
+    for key, group in _groups(summary):
+        rows = done[(done[GROUP] == pd.Series(dict(zip(GROUP, key)))).all(axis=1)]
+        if rows.empty:
+            continue
+        dataset, label, profile, extra = key
+        block = FigureBlock(table, _heading(table, label, dataset, profile, extra), _block_name(table, key), group,
+                            rows, Path(artifacts) if artifacts else None)
+        try:
+            pngs += RENDERERS[table.figure](block, folder)
+        except NoFigureData as why:
+            missing.append(str(why))
+    return pngs, " ".join(missing)
 
 
 def cell_figures(table: Table, summary: pd.DataFrame, folder: Path) -> dict[tuple, Path]:
@@ -545,11 +572,8 @@ def cell_figures(table: Table, summary: pd.DataFrame, folder: Path) -> dict[tupl
         if not group["n"].any():
             continue
         dataset, label, profile, extra = key
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{table.name}_{dataset}_{profile}")
-        if extra != "{}":  # overridden blocks of the same dataset and profile get their own file
-            name += "_" + hashlib.sha1(extra.encode()).hexdigest()[:8]
         block_gains = gains[(gains[GROUP] == pd.Series(dict(zip(GROUP, key)))).all(axis=1)]
-        out[key] = draw(table, group, block_gains, LABELS, folder / f"{name}.png",
+        out[key] = draw(table, group, block_gains, LABELS, folder / f"{_block_name(table, key)}.png",
                         _heading(table, label, dataset, profile, extra))
     return out
 
@@ -562,7 +586,7 @@ class Part:
     summary: pd.DataFrame
     claims: list[ClaimResult]
     figures: dict[tuple, Path] = field(default_factory=dict)  # block -> its cell figure
-    pngs: list[Path] = field(default_factory=list)  # a figure table's images
+    pngs: list[Path] = field(default_factory=list)  # a figure table's images (reports.figures' renderers)
     missing: str = ""  # why a figure table has none
 
 
@@ -570,7 +594,7 @@ def build(table: Table, results: pd.DataFrame, folder: Path, artifacts: Path | N
     """Summarize ``table`` and write its images into ``folder``."""
     summary = summarize(table, results)
     folder.mkdir(parents=True, exist_ok=True)
-    pngs, missing = figures(table, results, artifacts, folder) if artifacts else ([], "")
+    pngs, missing = figures(table, summary, results, artifacts, folder)
     claims = evaluate_claims(claims_of([table]), {table.name: summary})
     return Part(table, summary, claims, cell_figures(table, summary, folder), pngs, missing)
 

@@ -25,6 +25,8 @@ PAPERS = {
                    "GAN distillation. ICCV 2021 workshop (ILDAV)",
     "pham2019": "Pham, Dutt, Pellerin, Quénot. Classifier Training from a Generative Model. CBMI 2019",
     "slim2020": "Slim. Boosting Generative Networks for Incremental Learning. Grenoble INP report, 2020",
+    "addepalli2020": "Addepalli, Nayak, Chakraborty, Babu. DeGAN: Data-Enriching GAN for Retrieving Representative "
+                     "Samples from a Trained Classifier. AAAI 2020",
 }
 
 
@@ -327,4 +329,4 @@ def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset
 
 
 # Importing a paper's module registers its tables.
-from search_spaces import pennisi2021, pham2019, quickstart, slim2020  # noqa: E402,F401
+from search_spaces import addepalli2020, gansweep_cas, pennisi2021, pham2019, quickstart, slim2020  # noqa: E402,F401

@@ -225,6 +225,29 @@ CLAIMS_TABLE4 = [
 ]
 
 
+# Fig. 1: t-SNE of the real-data classifier's features of real test images and of one GAN's images (Slim: "256 real
+# and generated images per class, for five selected classes", a BigGAN trained as in A.1, before any filtering):
+# from Table 1's on-the-fly + transforms + filtering trial (its GAN; the figure's images are unfiltered). Fig. 2:
+# t-SNE of one class's real images coloured by their sample weights for the second GAN of a conditioned chain
+# (Slim: class "ship", A with tau = mu on top, the untransformed weights below): Table 3's A (tau = mu), |G| = 2
+# trial. One seed is enough for a picture; each cell is its table's cell (the same trial).
+register_table(Table(
+    name="slim2020.fig1", paper="slim2020", title="Fig. 1: t-SNE of real and generated images' features",
+    dataset="cifar10", metric=M.TEST_ACC_AT_BEST_VAL_ACC,
+    cells=(Cell(f"{OTF} + transforms + filtering", "Accuracy", "filtered_sampling", BEST, 88.56),),
+    profiles=PROFILES, seeds=1, figure="tsne_real_generated",
+    notes="Features: the real-data classifier's (the filter; Slim: the same pre-trained ResNet); real: up to 256 "
+          "test images per class of the first five classes (Slim's five are not named), generated: as many of the "
+          "same labels from the cell's GAN, unfiltered, untransformed."))
+register_table(Table(
+    name="slim2020.fig2", paper="slim2020", title="Fig. 2: t-SNE of one class's real images, coloured by sample weight",
+    dataset="cifar10", metric=M.TEST_ACC_AT_BEST_VAL_ACC,
+    cells=(Cell("A (tau = mu)", "|G| = 2", "multi_gan", {**BEST, "gans": 2, "conditioning": "A_mu"}),),
+    profiles=PROFILES, seeds=1, figure="tsne_weights",
+    notes="The weights the second GAN of the chain was trained with (method A, tau = mu: the cell's) and the "
+          "normalised distances before the transform (method C), for up to 500 real training images of class 8 "
+          "(CIFAR-10's ship, Slim's class), in the real-data classifier's features."))
+
 register_claims("slim2020", list(CLAIMS_TABLE1) + CLAIMS_TABLE2 + [
     # "this method consistently underperforms compared to using multiple unconditioned GANs"
     Claim("independent GANs beat conditioned ones (Table 3)", "slim2020.table3", better=("Unconditioned (baseline)",),

@@ -1,6 +1,7 @@
 """Report arithmetic on small hand-made results frames (no Ray): mean ± 95% CI over seeds, paired gains
 and claim verdicts checked against scipy.stats, the paper's number, substitutions, Table 5's collapse
-note, and the files of a table's and a paper's report."""
+note, the files of a table's and a paper's report, and every figure table's figure (from hand-made results
+and figure data)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats as sps
 
 from harness import metrics as M
@@ -282,3 +284,77 @@ def test_report_files_figures_and_a_papers_report(tmp_path):
     three = write_reports([T3, quick, t4], results, tmp_path / "all")
     assert [text.splitlines()[0] for text, _ in three][0].startswith("# pennisi2021: ") and len(three) == 2
     assert (tmp_path / "all" / "pennisi2021" / "report.html").is_file()
+
+
+# ---- figure tables: every registered one drawn from hand-made results and figure data (no Ray) ---------------
+
+FIGURE_TABLES = [name for name, t in TABLES.items() if t.figure]
+
+
+def _figure_data(classes: int = 10, n: int = 40) -> dict:
+    """Figure data with every key a renderer reads (gan_distillation's and filtered_sampling / multi_gan's),
+    random: t-SNE features with a class structure, grids of noise, filter verdicts of each kind, Slim's weights."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % classes
+    feats = lambda: torch.randn(n, 16, generator=g) + 3 * torch.nn.functional.one_hot(labels, 16).float()
+    grid_labels = torch.arange(classes).repeat(4)
+    return {"features": {k: feats() for k in ("easy_before", "hard_before", "easy_after", "generated_after", "real",
+                                              "generated")},
+            "labels": {k: labels for k in ("easy", "hard", "generated", "real")},
+            "grid_before": torch.randint(0, 256, (8 * classes, 3, 32, 32), dtype=torch.uint8, generator=g),
+            "grid_after": torch.randint(0, 256, (8 * classes, 3, 32, 32), dtype=torch.uint8, generator=g),
+            "history": [{M.EPOCH: e, M.FID_CLASSIFIER: 50.0 - e, M.TEST_ACC: 60.0 + e, M.DIVERSITY_RATIO: 1.0 / e}
+                        for e in range(1, 6)],
+            "grid": torch.randint(0, 256, (len(grid_labels), 3, 32, 32), dtype=torch.uint8, generator=g),
+            "grid_labels": grid_labels, "grid_verdicts": torch.arange(len(grid_labels)) % 3,
+            "verdict_codes": {"accepted": 0, "wrong_label": 1, "low_prob": 2},
+            "threshold": 0.9, "filtering": True, "truncation": 0.0,
+            "weights": {"class": 8, "method": "A_mu", "weights": torch.rand(n, generator=g).double(),
+                        "normalised": torch.rand(n, generator=g).double(), "real": feats(), "generated": feats()}}
+
+
+def _figure_rows(table, seeds: int = 2, classes: int = 10) -> list[dict]:
+    """Results rows of every cell of ``table``: a metric value per seed, the filter's per-class counts."""
+    out = []
+    for i, cell in enumerate(table.cells):
+        for seed in range(seeds):
+            counts = {f"filter_{k}": [float(10 + c + i + j) for c in range(classes)]
+                      for j, k in enumerate(("accepted", "wrong_label", "low_prob"))}
+            out.append({"table": table.name, "cell": cell.name, "row": cell.row, "col": cell.col,
+                        "method": cell.method, "seed": seed, "status": "ok", "dataset": table.dataset,
+                        "dataset_label": table.dataset, "profile": "smoke", "overrides": "{}",
+                        "identity": f"{table.name}-{i}-{seed}", table.metric: 20.0 + i + seed, **counts,
+                        "filter_forced": [0.0] * classes, "generated_images": sum(map(sum, counts.values()))})
+    return out
+
+
+@pytest.mark.parametrize("name", FIGURE_TABLES)
+def test_every_figure_table_draws_its_figure(name, tmp_path):
+    """Each figure table's renderer draws a PNG per block from its cells' results and its trials' figure data,
+    linked from the report; without figure data a renderer that needs it says so instead."""
+    table = TABLES[name]
+    rows, data = _figure_rows(table), _figure_data()
+    for r in rows:  # each trial's figure data, where the trainables save it: <out>/artifacts/<identity>/
+        (tmp_path / "artifacts" / r["identity"]).mkdir(parents=True)
+        torch.save(data, tmp_path / "artifacts" / r["identity"] / "figure_data.pt")
+    text, written = write_report(table, pd.DataFrame(rows), tmp_path / "report", artifacts=tmp_path / "artifacts")
+    pngs = [p for p in written if p.suffix == ".png"]
+    assert pngs and all(p.stat().st_size > 5000 for p in pngs), pngs
+    assert all(p.name in text for p in pngs) and "No figure data" not in text
+
+    text, written = write_report(table, pd.DataFrame(rows), tmp_path / "bare", artifacts=tmp_path / "nothing")
+    if not [p for p in written if p.suffix == ".png"]:  # a renderer of figure data: says why there is no figure
+        assert "No figure data under" in text
+
+
+def test_error_vs_size_reads_sizes_from_columns_and_draws_generated_rows_as_lines():
+    from reports.figures import _size
+
+    assert _size("10K") == 10 and _size("50K") == 50 and math.isnan(_size("GAN images"))
+    fig1 = TABLES["pham2019.fig1"]
+    curves = {c.row for c in fig1.cells if not math.isnan(_size(c.col))}
+    assert curves == {"Real, same #epochs", "Real, same #steps"}
+    assert {c.row for c in fig1.cells} - curves == {"1 GAN", "2 GANs", "4 GANs", "6 GANs"}
+    # every cell is Table I's cell of the same config (so the same trial): no new trials for the figure
+    table1 = {(c.method, tuple(sorted(c.settings.items()))) for c in TABLES["pham2019.table1"].cells}
+    assert all((c.method, tuple(sorted(c.settings.items()))) in table1 for c in fig1.cells)

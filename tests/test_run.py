@@ -68,7 +68,7 @@ def test_table_runs_at_smoke(table_name, smoke):
     folder = out / "reports" / table_name
     for name in ("report.md", "report.html", "report.tex", "cells.csv"):
         assert (folder / name).stat().st_size > 0, name
-    cells = pd.read_csv(folder / "cells.csv")
+    cells = pd.read_csv(folder / "cells.csv", dtype={"row": str, "col": str})  # a column "0.5" stays a label
     assert len(cells) == len(table.cells)
     text = (folder / "report.md").read_text()
     for cell in table.cells:  # the report shows each cell's mean over seeds, of the cell's own metric
@@ -304,7 +304,7 @@ def test_every_profile_of_every_table_makes_valid_configs(table_name):
             cfg = table.config(cell, profile, seed=0)
             if profile == "converge":
                 assert cfg.patience > 0 and cfg.epochs > cfg.patience, cell.name
-                if hasattr(cfg, "gan"):
+                if hasattr(cfg, "gan") and getattr(cfg, "GAN_STOPS_EARLY", True):  # DeGAN's says why not
                     assert cfg.gan.patience > 0 and cfg.gan.fid_model, cell.name
                 if hasattr(cfg, "distill_epochs"):
                     assert cfg.distill_epochs > cfg.patience, cell.name

@@ -23,7 +23,8 @@ that cost spent on rejected images; the generator's size in MB beside the size o
 for (Pham Table I: "Size (MB)"); the generator's FID in the filter's features against the validation split,
 and Inception FID / IS / KID when Inception weights are given; its intra-class MS-SSIM diversity (Slim Table 2);
 and each FID of real training images in the generated ones' place, the real-data row of Slim's Table 2
-(harness.synthetic.generator_metrics).
+(harness.synthetic.generator_metrics); each generator's Classification Accuracy Score and its gap to the real-data
+classifier (harness.cas: a cached stage per GAN, shared by every cell that trains that GAN).
 
 Choices the papers leave open, beyond harness.synthetic's:
 - The generator's size counts its parameters at 4 bytes (float32; the EMA copy, which we sample, has the same
@@ -31,6 +32,16 @@ Choices the papers leave open, beyond harness.synthetic's:
   Pham's "150". MB = 1e6 bytes.
 - The fixed set is generated once per (GAN, filter, seed) from its own random stream, class balanced, then
   iterated over in shuffled epochs like a real subset.
+
+Figure data (``<out>/artifacts/<identity>/figure_data.pt``, read by reports/figures.py), saved once the classifier
+has trained, from measurement streams of its own (harness.fidelity.measurement_rng), so saving it changes nothing
+the trial computed:
+- Pham Figs. 3-4 and 8-9: a grid of the first GAN's samples, ``GRID_PER_CLASS`` per class for the first
+  ``GRID_CLASSES`` classes, untransformed and truncated as the classifier samples them, with the filter's verdict
+  on each (the real-data classifier at ``threshold``, also when ``filtering`` is off: what it would reject).
+- Slim Fig. 1: features (the real-data classifier's, as Slim's "same pre-trained ResNet") of up to
+  ``TSNE_PER_CLASS`` real test images per class of the first ``TSNE_CLASSES`` classes (Slim: five "selected"
+  classes, ours the first five), and of as many unfiltered generated images of the same labels from the first GAN.
 """
 
 from __future__ import annotations
@@ -40,20 +51,28 @@ import itertools
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from harness import metrics as M
+from harness.cas import cas_metrics
 from harness.checkpoint import TuneCheckpointer
-from harness.data import batches, to_uint8
-from harness.fidelity import measurement_rng
+from harness.data import batches, to_float, to_uint8
+from harness.fidelity import balanced_sample, measurement_rng
 from harness.gan_train import gan_stage
 from harness.stages import stage, stage_counts
 from harness.storage import atomic_write
-from harness.synthetic import FilterCounts, GeneratedBatches, SyntheticConfig, generator_metrics
+from harness.synthetic import (ACCEPTED, LOW_PROB, WRONG_LABEL, FilterCounts, GeneratedBatches, SyntheticConfig,
+                               filter_verdicts, generator_metrics)
 from harness.train import cell_data, epoch_steps, feature_classifier, fit_classifier
 from harness.trial import setup, stage_root
 from trainables import register_method
 
 SET_FILE = "synthetic_set.pt"
+FIGURE_FILE = "figure_data.pt"  # per-trial data for the figures (see the module docstring)
+GRID_PER_CLASS = 8  # samples per class in the sample grids (Pham Figs. 3, 4, 8, 9 show "several samples")
+GRID_CLASSES = 10  # classes in the grids at most: all of CIFAR-10, the first 10 of CIFAR-100
+TSNE_CLASSES = 5  # Slim Fig. 1: "five selected classes"
+TSNE_PER_CLASS = 256  # Slim Fig. 1: "256 real and generated images per class"
 
 
 def size_metrics(generators, data) -> dict:
@@ -99,18 +118,55 @@ def sampled_generator(state, cfg: SyntheticConfig):
 
 
 def train_on_generators(cfg: SyntheticConfig, ctx, device, data, root, generators, gan_stages, real_st, real_net,
-                        stages, weights=None) -> None:
+                        stages, weights=None, figure_extra: dict | None = None) -> None:
     """A fresh classifier trained on ``generators``' images only (drawn through the filter when ``filtering``),
-    reporting the filter's counts, the generators' size, FIDs and diversity, and the stages' counts."""
+    reporting the filter's counts, the generators' size, FIDs and diversity, and the stages' counts; then the
+    trial's figure data (:func:`figure_data`, and ``figure_extra``: a method's own)."""
     source = GeneratedBatches(generators, data.num_classes, weights=weights, truncation=cfg.truncation,
                               filter_net=real_net if cfg.filtering else None, threshold=cfg.threshold,
                               crop_padding=cfg.crop_padding, flip=cfg.flip,
                               refill_same_label=cfg.refill_same_label, max_draws=cfg.max_draws)
     make_batches, epoch_metrics, constant, set_stages = make_epochs(
         cfg, source, data, device, root, [st.key for st in gan_stages], real_st)
-    extra = {**stage_counts(stages + gan_stages + set_stages), **size_metrics(generators, data), **constant,
-             **generator_metrics(source, cfg, real_net, data, ctx.inception_weights)}
+    cas, cas_stages = cas_metrics(cfg, data, device, root, generators, gan_stages, real_st)  # each GAN's CAS
+    extra = {**stage_counts(stages + gan_stages + set_stages + cas_stages), **size_metrics(generators, data),
+             **constant, **generator_metrics(source, cfg, real_net, data, ctx.inception_weights), **cas}
     fit_classifier(cfg, data, device, TuneCheckpointer(extra), make_batches, epoch_metrics)
+    save_figure_data(ctx, {**figure_data(cfg, data, generators[0], real_net), **(figure_extra or {})})
+
+
+@torch.no_grad()
+def figure_data(cfg: SyntheticConfig, data, generator, real_net) -> dict:
+    """The sample grid with the filter's verdicts (Pham Figs. 3-4, 8-9) and real vs generated features (Slim
+    Fig. 1) of ``generator`` (see the module docstring); ``real_net``: the real-data classifier, in eval mode."""
+    device, K = data.train_y.device, data.num_classes
+    plain = GeneratedBatches([generator], K, truncation=cfg.truncation)  # unfiltered, untransformed
+    labels = torch.arange(min(K, GRID_CLASSES), device=device).repeat(GRID_PER_CLASS)  # a column per class
+    grid, _ = plain.batch(len(labels), measurement_rng(cfg.seed, 0, "figure_grid"), device, transform=False,
+                          labels=labels)
+    probs = F.softmax(real_net(grid), 1)
+    # Slim Fig. 1: real test images of the first classes (class balanced) and generated ones of the same labels
+    rng = measurement_rng(cfg.seed, 0, "figure_tsne")
+    among = torch.nonzero(data.test_y < TSNE_CLASSES).flatten()
+    real = among[balanced_sample(data.test_y[among], min(len(among), TSNE_PER_CLASS * min(K, TSNE_CLASSES)), rng)]
+    fake, fake_y = plain.batch(len(real), rng, device, transform=False, labels=data.test_y[real])
+
+    def features(x):
+        return torch.cat([real_net.features(x[i:i + 500]) for i in range(0, len(x), 500)]).cpu()
+
+    return {"grid": to_uint8(grid).cpu(), "grid_labels": labels.cpu(),
+            "grid_verdicts": filter_verdicts(probs, labels, cfg.threshold).cpu(),
+            "verdict_codes": {"accepted": ACCEPTED, "wrong_label": WRONG_LABEL, "low_prob": LOW_PROB},
+            "threshold": cfg.threshold, "filtering": cfg.filtering, "truncation": cfg.truncation,
+            "features": {"real": features(to_float(data.test_x[real])), "generated": features(fake)},
+            "labels": {"real": data.test_y[real].cpu(), "generated": fake_y.cpu()}}
+
+
+def save_figure_data(ctx, payload: dict) -> None:
+    """``payload`` into the trial's artifacts folder (``<out>/artifacts/<identity>``: the report finds it by the
+    results row's identity); nothing when the trial has no such folder (a trainable called outside a run)."""
+    if ctx.artifacts:
+        atomic_write(Path(ctx.artifacts) / FIGURE_FILE, lambda f: torch.save(payload, f))
 
 
 @register_method(SyntheticConfig)

@@ -9,8 +9,9 @@ feature space of Slim's sample weights. Stages 2..N+1: ``gans`` conditional GANs
 - ``conditioning`` in ("A_mu", "A_sigma", "B", "C") (Slim's conditioned GANs): GAN 0 as above; GAN k >= 1 is
   trained on the real subset drawn with probabilities from Slim's Algorithm 1 (harness.synthetic.
   sample_weights): each real image's mean feature distance to GANs 0..k-1's images of its class, normalised
-  within the class, transformed by the method. The chain is cached stage by stage: a |G| = 3 cell reuses its
-  |G| = 2 sibling's GANs.
+  within the class, transformed by the method. The chain is cached stage by stage, the weights for GAN k a stage
+  of their own (``slim_weights``, its inputs the filter and GANs 0..k-1) before GAN k's: a |G| = 3 cell reuses
+  its |G| = 2 sibling's GANs and weights, and the figure of the weights reads them without computing them again.
 Then a fresh classifier of the cell's config trains on generated images only (harness.synthetic.
 GeneratedBatches: one GAN drawn per batch, uniformly or with ``gan_weights``, Slim's (3/4, 1/4); Pham's filter;
 on the fly or a fixed set) for as many optimiser steps as its real-data counterpart, selected on the real
@@ -34,11 +35,19 @@ Choices the papers leave open:
   validation split, as every GAN's: the reweighted target it trains for is not what the classifier is tested
   on. Slim saw conditioned GANs collapse earlier ("around 70% earlier" for method A); early stopping keeps
   the best epoch before such a collapse.
+
+Figure data: filtered_sampling's (the first GAN's sample grid with the filter's verdicts, real vs generated
+features), and for a conditioned chain Slim's Fig. 2: the weights GAN 1 (the second) trained with, for the real
+training images of one class (``WEIGHTS_CLASS``: CIFAR-10's "ship", Slim's; at most ``WEIGHTS_IMAGES`` of them),
+the method's and the normalised ones before the transform (method C), with their features and those of some of
+GAN 0's images of the class (unfiltered, untruncated: what the weights were computed against), from measurement
+streams of their own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -46,6 +55,8 @@ from harness.config import check
 from harness.data import to_float
 from harness.fidelity import measurement_rng
 from harness.gan_train import gan_stage
+from harness.stages import Stage, stage
+from harness.storage import atomic_write
 from harness.synthetic import WEIGHTINGS, GeneratedBatches, SyntheticConfig, sample_weights, sampling_probabilities
 from harness.train import cell_data
 from harness.trial import setup, stage_root
@@ -53,6 +64,9 @@ from trainables import register_method
 from trainables.filtered_sampling import real_stages, sampled_generator, train_on_generators
 
 CONDITIONINGS = ("none",) + WEIGHTINGS
+WEIGHTS_FILE = "weights.pt"
+WEIGHTS_CLASS = 8  # Slim Fig. 2's class, CIFAR-10's "ship" (class 0 for a dataset of fewer classes)
+WEIGHTS_IMAGES = 500  # real images of that class in the figure at most (t-SNE cost)
 
 
 @dataclass(frozen=True)
@@ -78,17 +92,48 @@ def gan_seed(seed: int, k: int) -> int:
     return seed + 1000 * k
 
 
+def weights_stage(cfg: MultiGanConfig, previous, previous_stages, feature_net, filter_st, data, k: int, root) -> Stage:
+    """The sample weights of the real subset for GAN k of a conditioned chain (Slim's Algorithm 1; a cached stage
+    keyed by the filter's stage and GANs 0..k-1's): the previous GANs' images (``weight_images`` in all, an even
+    share each, class balanced, unfiltered, untransformed and untruncated: what the GANs cover) against the real
+    subset, in ``feature_net``'s features. Stores the method's weights and the normalised ones (method C)."""
+
+    @torch.no_grad()
+    def compute(artifact: Path, work: Path) -> None:
+        n = cfg.weight_images or len(data.train_y)
+        x, y = GeneratedBatches(previous, data.num_classes).fixed_set(
+            n, measurement_rng(cfg.seed, k, "slim_weights"), data.train_y.device)
+        fake = torch.cat([feature_net.features(x[i:i + 500]) for i in range(0, len(x), 500)])
+        real = torch.cat([feature_net.features(to_float(data.train_x[i:i + 500]))
+                          for i in range(0, len(data.train_y), 500)])
+        weights = {"weights": sample_weights(real, data.train_y, fake, y, cfg.conditioning),
+                   "normalised": sample_weights(real, data.train_y, fake, y, "C")}
+        atomic_write(artifact / WEIGHTS_FILE, lambda f: torch.save(weights, f))
+
+    key = {"seed": cfg.seed, "k": k, "conditioning": cfg.conditioning, "weight_images": cfg.weight_images,
+           "sample_from_ema": cfg.sample_from_ema}
+    return stage(root, "slim_weights", key, (filter_st.key, *(st.key for st in previous_stages)), compute)
+
+
+def load_weights(st: Stage) -> dict:
+    return torch.load(st.path(WEIGHTS_FILE), weights_only=False)
+
+
 @torch.no_grad()
-def slim_probabilities(cfg: MultiGanConfig, generators, feature_net, data, k: int) -> torch.Tensor:
-    """Sampling probabilities of the real subset for GAN k of a conditioned chain (Slim's Algorithm 1): the
-    previous GANs' images (``weight_images`` in all, an even share each, class balanced, unfiltered,
-    untransformed and untruncated: what the GANs cover) against the real subset, in ``feature_net``'s features."""
-    n = cfg.weight_images or len(data.train_y)
-    x, y = GeneratedBatches(generators, data.num_classes).fixed_set(n, measurement_rng(cfg.seed, k, "slim_weights"),
-                                                                     data.train_y.device)
-    fake = torch.cat([feature_net.features(x[i:i + 500]) for i in range(0, len(x), 500)])
-    real = torch.cat([feature_net.features(to_float(data.train_x[i:i + 500])) for i in range(0, len(data.train_y), 500)])
-    return sampling_probabilities(sample_weights(real, data.train_y, fake, y, cfg.conditioning), data.train_y)
+def weights_figure_data(cfg: MultiGanConfig, st: Stage, generator, feature_net, data) -> dict:
+    """Slim Fig. 2's data (see the module docstring): GAN 1's weights (stage ``st``) for one class's real images."""
+    c = WEIGHTS_CLASS if data.num_classes > WEIGHTS_CLASS else 0
+    rng = measurement_rng(cfg.seed, 1, "figure_weights")
+    at = torch.nonzero(data.train_y == c).flatten().cpu()
+    at = at[torch.randperm(len(at), generator=rng)[:WEIGHTS_IMAGES]].sort().values
+    labels = torch.full((min(len(at), 256),), c, device=data.train_y.device)
+    fake, _ = GeneratedBatches([generator], data.num_classes).batch(len(labels), rng, labels.device, transform=False,
+                                                                    labels=labels)
+    w = load_weights(st)
+    return {"weights": {"class": c, "method": cfg.conditioning, "weights": w["weights"][at],
+                        "normalised": w["normalised"][at],
+                        "real": feature_net.features(to_float(data.train_x[at.to(data.train_x.device)])).cpu(),
+                        "generated": feature_net.features(fake).cpu()}}
 
 
 @register_method(MultiGanConfig)
@@ -100,19 +145,20 @@ def multi_gan(params: dict) -> None:
     # ---- stage 1: the classifier trained on the real subset: the filter and the weights' feature space ----
     real_st, real_net, fid_net = real_stages(cfg, data, device, root)
 
-    # ---- stages 2..N+1: the GANs, independent or a conditioned chain ----
-    generators, gan_stages = [], []
+    # ---- stages 2..N+1: the GANs, independent or a conditioned chain (each after its weights' stage) ----
+    generators, gan_stages, weight_stages = [], [], []
     for k in range(cfg.gans):
         sampling = None
         if cfg.conditioning != "none" and k > 0:
-            prev = list(generators)
-            key = (f"slim:{cfg.conditioning}:{cfg.weight_images}:{cfg.sample_from_ema}:{real_st.key}:"
-                   + ",".join(st.key for st in gan_stages))
-            sampling = (key, lambda prev=prev, k=k: slim_probabilities(cfg, prev, real_net, data, k))
+            w_st = weights_stage(cfg, list(generators), list(gan_stages), real_net, real_st, data, k, root)
+            weight_stages.append(w_st)
+            sampling = (w_st.key, lambda w_st=w_st: sampling_probabilities(load_weights(w_st)["weights"], data.train_y))
         st, state, _ = gan_stage(cfg.gan_config(), gan_seed(cfg.seed, k), data, device, root, fid_net, sampling)
         gan_stages.append(st)
         generators.append(sampled_generator(state, cfg))
 
-    # ---- (a fixed set,) then the classifier on generated images only ----
+    # ---- (a fixed set,) then the classifier on generated images only; Slim Fig. 2's weights as figure data ----
+    extra = weights_figure_data(cfg, weight_stages[0], generators[0], real_net, data) if weight_stages else {}
     train_on_generators(cfg, ctx, device, data, root, generators, gan_stages, real_st, real_net,
-                        [real_st] + ([fid_net[0]] if fid_net else []), weights=cfg.gan_weights or None)
+                        [real_st] + ([fid_net[0]] if fid_net else []) + weight_stages,
+                        weights=cfg.gan_weights or None, figure_extra=extra)

@@ -1,0 +1,63 @@
+"""DeGAN's math and named settings (Addepalli, Nayak, Chakraborty, Babu 2020, Sec. 4.2), apart from the method
+file (trainables/degan.py) so that tables and tests read them without Ray: the two losses the frozen teacher adds
+to the generator's (Eqs. 4, 5), the teacher's view of a set of images, and the paper's and the released code's
+settings as named variants."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from harness import metrics as M
+
+CONFIDENT = 0.9  # the teacher is "confident" above this probability (the released dfgan.py's per-class counts)
+
+# Named variants: the config fields where the paper and the authors' released code differ (trainables/degan.py
+# reads them; a table spreads one into its cells and says which).
+VARIANTS = {
+    # the released code: dfgan.py weighs the entropy loss 0 (c_l) and the diversity loss 5 (d_l); the KD scripts run
+    # --temp 20 --lambda_ 1; KD_related_data.py selects the student on its agreement with the teacher on 20% of
+    # the proxy's training images, held out
+    "code": {"lambda_e": 0.0, "lambda_d": 5.0, "temperature": 20.0, "kd_weight": 1.0, "selection": "proxy_agreement"},
+    # the paper's Eq. 7 with both losses on ("positive constants which can be tuned", no values given: lambda_e = 1
+    # is ours, lambda_d = 5 the code's); soft-term weight 1 (Sec. 5.1); no temperature or student selection given:
+    # the code's. So the variants differ in the entropy loss only, where the code contradicts the paper's text.
+    "paper": {"lambda_e": 1.0, "lambda_d": 5.0, "temperature": 20.0, "kd_weight": 1.0, "selection": "proxy_agreement"},
+}
+
+
+def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 4: E_z[-sum_k y_k log y_k] with y = softmax(logits): the mean entropy of the teacher's predictions, low
+    when each image is confidently one class. From log-softmax (dfgan.py takes log(y + 1e-5))."""
+    log_y = F.log_softmax(logits, 1)
+    return -(log_y.exp() * log_y).sum(1).mean()
+
+
+def diversity_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: -sum_k w_k log w_k with w = E_z[softmax(logits)]: the entropy of the batch's mean prediction, log K
+    when the batch spreads evenly over the K classes. The generator minimises -lambda_d times it (Eq. 7)."""
+    w = F.softmax(logits, 1).mean(0)
+    return -torch.special.xlogy(w, w).sum()
+
+
+def generator_loss_terms(logits: torch.Tensor, lambda_e: float, lambda_d: float) -> torch.Tensor:
+    """What the teacher adds to the generator's adversarial loss (Eq. 7): lambda_e * L_entropy - lambda_d *
+    L_diversity."""
+    return lambda_e * entropy_loss(logits) - lambda_d * diversity_loss(logits)
+
+
+@torch.no_grad()
+def teacher_view(teacher: torch.nn.Module, x: torch.Tensor, batch_size: int = 500) -> dict:
+    """What the teacher sees in float images ``x``: its predicted-class histogram, that histogram's balance
+    (100 * entropy / log K: 100 when every class is predicted equally often, 0 when one class takes all), the
+    share predicted with probability > 0.9, and the entropy and diversity terms (Eqs. 4, 5) over all of ``x``."""
+    logits = torch.cat([teacher(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    k = logits.shape[1]
+    counts = torch.bincount(logits.argmax(1), minlength=k)
+    p = counts.double() / len(x)
+    return {M.KD_SOURCE_HISTOGRAM: counts.tolist(),
+            M.KD_SOURCE_BALANCE: float(100 * -torch.special.xlogy(p, p).sum() / math.log(k)),
+            M.KD_SOURCE_CONFIDENT: float(100 * (F.softmax(logits, 1).max(1).values > CONFIDENT).double().mean()),
+            M.KD_SOURCE_ENTROPY: float(entropy_loss(logits)), M.KD_SOURCE_DIVERSITY: float(diversity_loss(logits))}
