@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import dataclasses
 import json
 
 import numpy as np
@@ -302,3 +303,12 @@ def _fake_trials(values, objectives, statuses=None) -> pd.DataFrame:
                           "curve": json.dumps({"1": objective} if objective is not None else {}),
                           "config_hash": f"h{i}", "identity": f"id{i}", "profile": "smoke", "dataset": None}
                          for i, (v, objective, status) in enumerate(zip(values, objectives, statuses))])
+
+
+def test_asha_waits_for_the_profiles_early_stopping_patience():
+    from harness.search import grace_period
+
+    base = TABLES["pennisi2021.table3"].config(SEARCH_SPACES["pennisi2021.distillation"].cell, "converge", 0)
+    assert grace_period(base, base.planned_epochs) == base.patience == 8
+    assert grace_period(dataclasses.replace(base, patience=0), 30) == 1  # no early stopping: ASHA from epoch 1
+    assert grace_period(dataclasses.replace(base, patience=50), 30) == 30
