@@ -80,6 +80,9 @@ def plots(space: SearchSpace, trials: pd.DataFrame, folder: Path) -> tuple[list[
         if len(finished) < 2 or not varied:
             missing.append(f"Parameter importances need at least 2 finished trials with different parameters "
                            f"({len(finished)} finished" + (")." if len(finished) < 2 else ", all alike)."))
+        elif finished["objective"].nunique() < 2:  # fANOVA fails on a constant objective (seen: 2 trials at 82.4)
+            missing.append(f"Parameter importances need finished trials whose objectives differ ({len(finished)} "
+                           f"finished, all at {finished['objective'].iloc[0]:.4g}).")
         else:
             # NOTE: fANOVA (Optuna's default evaluator) fits a random forest, seeded for a stable report
             evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)

@@ -177,6 +177,9 @@ def test_report_says_why_it_draws_no_importances_with_one_finished_trial(tmp_pat
     assert {p.name for p in written} >= {"history.png", "slices.png"} and not (tmp_path / "importances.png").exists()
     none = write_search_report(space, trials.assign(status="stopped"), tmp_path / "none")[0]
     assert "No trial finished with an objective yet: no plots." in none and "Best config" not in none
+    # two finished trials of one objective (seen at converge: 82.4 and 82.4): fANOVA cannot fit them
+    tied = write_search_report(space, trials.assign(status="ok", objective=82.4), tmp_path / "tied")[0]
+    assert "Parameter importances need finished trials whose objectives differ (2 finished, all at 82.4)." in tied
 
 
 # ---- search parameters: declarations, and every registered space through Tune, Optuna and the report ----
