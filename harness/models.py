@@ -233,6 +233,14 @@ def resnet20(in_channels: int, image_size: int, num_classes: int) -> Classifier:
 
 
 @CLASSIFIERS.register
+def resnet8(in_channels: int, image_size: int, num_classes: int) -> Classifier:
+    """CIFAR ResNet-8: as :func:`resnet20` with 1 basic block per stage (78k parameters). The converge profile's
+    stand-in for ResNet-50: ResNet-20's stage-3 epochs took ~45 s on 2 shared cores, too slow for a table in
+    30 minutes (docs/evidence, 2026-12-02); ResNet-8 trains ~1.7x faster per image here."""
+    return _cifar_resnet(in_channels, num_classes, n=1)
+
+
+@CLASSIFIERS.register
 def resnet32(in_channels: int, image_size: int, num_classes: int) -> Classifier:
     """CIFAR ResNet-32: as :func:`resnet20` with 5 basic blocks per stage."""
     return _cifar_resnet(in_channels, num_classes, n=5)

@@ -11,6 +11,7 @@ EXPECTED_NAMES = {
     "alexnet",
     "alexnet_half",
     "resnet18",
+    "resnet8",
     "resnet20",
     "resnet32",
     "resnet50",
@@ -112,7 +113,7 @@ def test_lenet_widths_follow_degan():
     assert [m.in_features for m in half.modules() if isinstance(m, nn.Linear)] == [200, 120, 84]
 
 
-@pytest.mark.parametrize("name,n_convs", [("resnet20", 19), ("resnet32", 31)])
+@pytest.mark.parametrize("name,n_convs", [("resnet8", 7), ("resnet20", 19), ("resnet32", 31)])
 def test_cifar_resnet_depth_and_option_a(name, n_convs):
     model = build_classifier(name, 3, 32, 10)
     assert len(_conv_widths(model)) == n_convs  # + the head = 20 / 32 weighted layers
