@@ -23,6 +23,7 @@ NCHW tensors, as everywhere in gansweep (``harness.data``). Conventions:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
@@ -33,8 +34,6 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn as nn
-import torch_fidelity
-from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from harness.data import to_float
 from harness.models import Classifier
@@ -116,8 +115,9 @@ def real_cache_name(real_u8: torch.Tensor, weights: nn.Module | str | Path, extr
 # Our classifier as a torch-fidelity feature extractor
 
 
-class ClassifierFeatures(torch_fidelity.FeatureExtractorBase):
-    """torch-fidelity feature extractor over a live :class:`harness.models.Classifier`.
+class ClassifierFeatures:
+    """torch-fidelity feature extractor over a live :class:`harness.models.Classifier` (the methods; the class
+    torch-fidelity instantiates is :func:`fidelity`'s subclass of this and its ``FeatureExtractorBase``).
 
     Features: ``"penultimate"`` (``classifier.features(x)``, the default for FID / KID / PRC) and ``"logits"``
     (the default for IS). Input: uint8 NCHW batches, converted as everywhere in gansweep (x / 127.5 - 1);
@@ -179,9 +179,22 @@ class ClassifierFeatures(torch_fidelity.FeatureExtractorBase):
         return torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
 
 
-# torch-fidelity refuses a second registration of a name (e.g. after importlib.reload), hence the guard.
-if CLASSIFIER_EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
-    torch_fidelity.register_feature_extractor(CLASSIFIER_EXTRACTOR, ClassifierFeatures)
+@functools.cache
+def fidelity():
+    """The ``torch_fidelity`` module, imported on first use, with :class:`ClassifierFeatures` registered.
+
+    NOTE: not imported at the top: torch-fidelity imports torchvision and with it torch._dynamo, ~1.9 s of every
+    process that imports the trainables (each CLI command, each Ray worker) whether it measures a FID or not
+    (python -X importtime, 2026-12-02). torch-fidelity refuses a second registration of a name (e.g. after
+    importlib.reload of this module), hence the guard."""
+    import torch_fidelity
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    if CLASSIFIER_EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
+        extractor = type("ClassifierFeatures", (ClassifierFeatures, torch_fidelity.FeatureExtractorBase),
+                         {"__module__": __name__})
+        torch_fidelity.register_feature_extractor(CLASSIFIER_EXTRACTOR, extractor)
+    return torch_fidelity
 
 
 def _in_channels(classifier: nn.Module) -> int:
@@ -323,12 +336,12 @@ def classifier_fid(classifier: Classifier, real_u8: torch.Tensor, fake_u8: torch
     cuda = next(classifier.parameters()).is_cuda
     name = real_cache_name(real_u8, classifier, "clf") if cache_dir is not None else None
     with eval_mode(classifier), isolated_rng():
-        out = torch_fidelity.calculate_metrics(
+        out = fidelity().calculate_metrics(
             input1=_U8Images(fake_u8), input2=_U8Images(real_u8), fid=True,
             feature_extractor=CLASSIFIER_EXTRACTOR, feature_layer_fid=PENULTIMATE, gansweep_classifier=classifier,
             cuda=cuda, batch_size=batch_size, **_cache_kwargs(cache_dir, name), **_COMMON,
         )
-    return float(out[torch_fidelity.KEY_METRIC_FID])
+    return float(out[fidelity().KEY_METRIC_FID])
 
 
 def inception_weights(path: str | Path | None = None) -> Path | None:
@@ -383,17 +396,17 @@ def inception_metrics(real_u8: torch.Tensor, fake_u8: torch.Tensor, weights: Pat
         cuda = torch.cuda.is_available()
     name = real_cache_name(real_u8, weights, "inception") if cache_dir is not None else None
     with isolated_rng():
-        out = torch_fidelity.calculate_metrics(
+        out = fidelity().calculate_metrics(
             input1=_U8Images(_rgb(fake_u8)), input2=_U8Images(_rgb(real_u8)), isc=True, fid=True, kid=True,
             feature_extractor=INCEPTION_EXTRACTOR, feature_extractor_weights_path=os.fspath(weights),
             kid_subset_size=min(kid_subset_size, len(real_u8), len(fake_u8)),
             cuda=cuda, batch_size=batch_size, **_cache_kwargs(cache_dir, name), **_COMMON,
         )
     return {
-        "fid": float(out[torch_fidelity.KEY_METRIC_FID]),
-        "isc_mean": float(out[torch_fidelity.KEY_METRIC_ISC_MEAN]),
-        "isc_std": float(out[torch_fidelity.KEY_METRIC_ISC_STD]),
-        "kid_mean": float(out[torch_fidelity.KEY_METRIC_KID_MEAN]),
-        "kid_std": float(out[torch_fidelity.KEY_METRIC_KID_STD]),
+        "fid": float(out[fidelity().KEY_METRIC_FID]),
+        "isc_mean": float(out[fidelity().KEY_METRIC_ISC_MEAN]),
+        "isc_std": float(out[fidelity().KEY_METRIC_ISC_STD]),
+        "kid_mean": float(out[fidelity().KEY_METRIC_KID_MEAN]),
+        "kid_std": float(out[fidelity().KEY_METRIC_KID_STD]),
         "missing_reason": None,
     }

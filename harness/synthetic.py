@@ -52,7 +52,6 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from harness import metrics as M
 from harness.config import check
@@ -321,6 +320,10 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor, betas: Sequence[float] = MS_SSIM_B
     NOTE: torchmetrics sizes its Gaussian window from sigma alone, ``int(3.5 sigma + 0.5) * 2 + 1`` px, and reads
     ``kernel_size`` only in its image-size check; so we pass the size sigma gives (7 px at our 0.95). Sigma 1.5
     with ``kernel_size=7`` passes that check and silently filters with 11 px, mostly reflected padding at 8 px."""
+    # NOTE: imported here, not at the top: torchmetrics' image package imports torchvision and torch._dynamo,
+    # ~3.5 s of every CLI process and Ray worker that imports the trainables (python -X importtime, 2026-12-02)
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
     window = int(3.5 * sigma + 0.5) * 2 + 1
     return multiscale_structural_similarity_index_measure(
         a.float() / 255, b.float() / 255, gaussian_kernel=True, sigma=sigma, kernel_size=window, betas=tuple(betas),

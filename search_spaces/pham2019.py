@@ -40,7 +40,7 @@ PAPER = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "
          "gan": GANConfig(arch="biggan", batch_size=50, epochs=500, d_steps=4, loss="hinge", diffaugment="",
                           ema_decay=0.9999, ema_start=1000)}
 MINI = {**SLIM_SMOKE, "epochs": 5, "max_batches_per_epoch": 24, "max_eval_images": 2000, "patience": 0,
-        "fixed_images": 0, "max_draws": 50, "batch_size": 128,
+        "train_pool": 5000, "fixed_images": 0, "max_draws": 50, "batch_size": 128,
         "gan": GANConfig(arch="dcgan_small", batch_size=64, beta1=0.5, epochs=10, max_batches_per_epoch=60)}
 SUB = {"dataset": "fashion_mnist", "model": {"resnet18": "lenet"},
        "note": "CIFAR-10 with BigGANs and a ResNet-18 does not converge on a 2-core CPU in 30 min/table"}

@@ -31,14 +31,17 @@ PAPER = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "
          "gan": GANConfig(arch="biggan", batch_size=50, epochs=500, d_steps=4, loss="hinge", diffaugment="",
                           ema_decay=0.9999, ema_start=1000)}
 # smoke: seconds; plumbing only (the filter is at chance, so nearly every slot is forced: see filter_forced).
+# A pool of 1,000 (900 real images at fraction 0.9): Slim's sample weights generate as many images as the real
+# subset, and with the earlier 5,000 the weights of the 8 conditioned chains took 33 s of the 142 s that every
+# table's smoke trials cost on one core (cProfile, 2026-12-02).
 SMOKE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 1, "max_batches_per_epoch": 2,
-         "max_eval_images": 64, "train_pool": 5000, "patience": 1, "fixed_images": 64, "max_draws": 4,
+         "max_eval_images": 64, "train_pool": 1000, "patience": 1, "fixed_images": 64, "max_draws": 4,
          "metric_images": 32,
          "gan": GANConfig(arch="dcgan_small", batch_size=16, beta1=0.5, epochs=2, max_batches_per_epoch=1,
                           patience=1, fid_images=32, fid_model="lenet")}
 # mini: not tuned yet; the converge budget below is the one to read numbers from.
 MINI = {**SMOKE, "epochs": 5, "max_batches_per_epoch": 24, "max_eval_images": 2000, "patience": 0,
-        "fixed_images": 0, "max_draws": 50, "batch_size": 128,
+        "train_pool": 5000, "fixed_images": 0, "max_draws": 50, "batch_size": 128,
         "gan": GANConfig(arch="dcgan_small", batch_size=64, beta1=0.5, epochs=10, max_batches_per_epoch=60)}
 # converge: Pennisi's converging budget and substitution (Fashion-MNIST pool of 10,000, LeNet, the tiny DCGAN,
 # every stage until its validation signal is flat), without its distillation fields.
