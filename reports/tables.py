@@ -28,6 +28,7 @@ from reports.stats import Estimate
 from search_spaces import CLAIMS, PAPERS, SUBSTITUTE, TABLES, Claim, Table
 
 NOT_REPORTED = "n/r"  # a paper cell that is absent or garbled in the extracted text
+REPORTED_NOT_RUN = "not run"  # ours, in a row the paper prints from other work (search_spaces.Reported)
 FORMATS = ("md", "html", "tex", "csv")
 
 GROUP = ["dataset", "dataset_label", "profile", "overrides"]  # one report block each
@@ -154,7 +155,8 @@ def _delta(value: float) -> str:
 def layout(table: Table, summary: pd.DataFrame) -> pd.DataFrame:
     """The paper's layout for one block: its rows and columns, each row followed by the paper's numbers
     and the difference (when the table has paper numbers), then its gain rows (paired over seeds)."""
-    has_paper = any(c.paper is not None for c in table.cells) or any(g.paper for g in table.gains)
+    has_paper = any(c.paper is not None for c in table.cells) or any(g.paper for g in table.gains) \
+        or bool(table.reported)
     kinds = ["ours", "paper", "Δ ours − paper"] if has_paper else ["ours"]
 
     def show(kind: str, s: Mapping, signed: bool) -> str:
@@ -170,6 +172,12 @@ def layout(table: Table, summary: pd.DataFrame) -> pd.DataFrame:
             for kind in kinds:
                 index.append((row, kind))
                 data.append([show(kind, cells.loc[col], signed) if col in cells.index else "" for col in table.cols])
+        if not signed:  # other work's rows, after the table's own: printed, never run
+            for r in table.reported:
+                for kind in kinds:
+                    index.append((r.row, kind))
+                    data.append([("" if col not in r.paper else f"{REPORTED_NOT_RUN} ({r.source})" if kind == "ours"
+                                  else _paper(r.paper[col]) if kind == "paper" else "—") for col in table.cols])
     return pd.DataFrame(data, index=pd.MultiIndex.from_tuples(index, names=["row", "value"]), columns=table.cols)
 
 

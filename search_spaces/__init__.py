@@ -57,6 +57,16 @@ class Gain:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """A row a paper prints from other work (DeGAN's Kimura et al. and ZSKD rows): the report shows its printed
+    numbers below the table's own rows, marked as not run. No method here computes it, so no trial is planned."""
+
+    row: str  # the paper's row label
+    source: str  # whose result it is, as the paper cites it
+    paper: Mapping[str, float]  # column -> the printed number
+
+
+@dataclass(frozen=True)
 class Claim:
     """A headline claim of a paper, as comparisons between rows of one table: every row of ``better``
     beats every row of ``worse`` (on the table's metric, higher is better unless ``lower_is_better``)
@@ -99,8 +109,12 @@ class Table:
     seeds: int = 3  # default number of seeds
     gains: tuple[Gain, ...] = ()  # derived rows (the papers' "Gain" lines)
     figure: str | None = None  # a figure's renderer in reports.figures (None: a table)
+    reported: tuple[Reported, ...] = ()  # rows of other work the paper prints, shown and never run
 
     def __post_init__(self):
+        extra = sorted({col for r in self.reported for col in r.paper} - set(self.cols))
+        check(not extra, f"{self.name}: reported rows name columns the table does not have: {extra}")
+        check(not {r.row for r in self.reported} & set(self.rows), f"{self.name}: a reported row is also run")
         check(set(self.profiles) == set(PROFILES), f"{self.name}: profiles must be exactly {PROFILES}")
         budget_keys = {k for p in self.profiles.values() for k in p} - {SUBSTITUTE}
         clash = budget_keys & {k for c in self.cells for k in c.settings}

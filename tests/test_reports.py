@@ -88,6 +88,26 @@ def test_cells_show_mean_ci_paper_and_difference():
     assert "40\\%" in to_latex(table, summary)
 
 
+def test_rows_of_other_work_are_printed_beside_the_table_and_never_planned():
+    """DeGAN's Table 1 prints Kimura et al. and ZSKD from their papers: shown with the paper's number and 'not
+    run' in every format, after the table's own rows; no trial is planned for them."""
+    from search_spaces import plan
+
+    table = TABLES["addepalli2020.table1"]
+    reported = {r.row: r for r in table.reported}
+    assert set(reported) == {"Kimura et al.", "ZSKD"}
+    assert not {t.cell.row for t in plan([table.name], "smoke", seeds=1)} & set(reported)
+    summary = summarize(table, pd.DataFrame(_rows(table, {"(Ours) DeGAN": [80.0, 82.0]}, col="F-MNIST")))
+    grid = layout(table, summary)
+    assert grid.loc[("ZSKD", "paper"), "F-MNIST"] == "79.62" and grid.loc[("Kimura et al.", "paper"), "F-MNIST"] == "72.50"
+    assert grid.loc[("ZSKD", "ours"), "F-MNIST"].startswith("not run (Nayak et al. 2019")
+    assert grid.loc[("ZSKD", "Δ ours − paper"), "F-MNIST"] == "—" and grid.loc[("ZSKD", "paper"), "Class balance (%)"] == ""
+    rows = list(dict.fromkeys(grid.index.get_level_values("row")))
+    assert rows[-2:] == ["Kimura et al.", "ZSKD"]  # after the table's own rows
+    for text in (to_markdown(table, summary), to_html(table, summary), to_latex(table, summary)):
+        assert "79.62" in text and "Kimura et al. 2018" in text
+
+
 def test_mean_ci_matches_scipy_t_interval():
     for x in ([70.0, 74.0, 72.0], [1.0, 2.0], [3.5, 3.1, 4.8, 2.2, 5.0]):
         est = stats.mean_ci(x)
