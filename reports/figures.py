@@ -499,3 +499,29 @@ def tsne_weights(block: FigureBlock, folder: Path) -> list[Path]:
     note = (f"Class {w['class']}: {len(real)} real training images and their weights for the second GAN of the chain "
             "(computed against the first GAN's images); features: the real-data classifier's.")
     return [_save(fig, folder / f"{block.stem}.png", block, note)]
+
+
+# ---- Addepalli 2020 (DeGAN): from degan's figure data -----------------------------------------------------
+
+@renderer
+def degan_samples(block: FigureBlock, folder: Path) -> list[Path]:
+    """Each generator row's samples (an 8x8 grid from a stream of its own) over the teacher's predicted-class
+    histogram of its samples after the generator's last epoch: what DeGAN's diversity loss is meant to flatten
+    (DCGAN, without it, beside). Not a figure of the paper, which shows none of its samples for Fashion-MNIST."""
+    cells = [c for c in block.table.cells if c.name in set(block.rows["cell"])]
+    data = [block.data(cell) for cell in cells]
+    fig, axes = plt.subplots(2, len(cells), figsize=(4.2 * len(cells), 8.4), squeeze=False,
+                             gridspec_kw={"height_ratios": [4, 2.4]})
+    for (top, bottom), cell, d in zip(axes.T, cells, data):
+        top.imshow(_grid(d["grid"], 8), cmap="gray" if d["grid"].shape[1] == 1 else None)
+        top.set(title=textwrap.fill(cell.row, 34), xticks=[], yticks=[])
+        last = d["gan_history"][-1]
+        counts = np.asarray(last[M.KD_SOURCE_HISTOGRAM], dtype=float)
+        bottom.bar(range(len(counts)), 100 * counts / max(counts.sum(), 1), color="tab:blue")
+        bottom.axhline(100 / len(counts), color="grey", ls="--", lw=1)
+        bottom.set(xticks=range(len(counts)), xlabel="the teacher's predicted class", ylim=(0, 100),
+                   title=f"epoch {last['epoch']}: balance {last[M.KD_SOURCE_BALANCE]:.1f}%", ylabel="% of samples")
+    proxy = block.rows[M.PROXY_LABEL].iloc[0] if M.PROXY_LABEL in block.rows else data[0]["proxy"]["source"]
+    note = (f"Proxy: {proxy}. Balance: 100 x the entropy of the histogram / log K (100 = "
+            "uniform, the dashed line); the samples the teacher labels are the generator's after its last epoch.")
+    return [_save(fig, folder / f"{block.stem}.png", block, note)]

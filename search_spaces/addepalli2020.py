@@ -97,6 +97,17 @@ register_table(Table(
           "46.32, DCGAN 39.77, DeGAN 65.25) need CIFAR-100, which is not offline here (`gansweep data prepare "
           "cifar100` where a network reaches it)."))
 
+# The generators' samples and the teacher's class histogram of them (not a figure of the paper: it shows none for
+# Fashion-MNIST): Table 1's generator rows, the same trials, one seed.
+register_table(Table(
+    name="addepalli2020.samples", paper="addepalli2020",
+    title="Samples of each generator and the teacher's class histogram of them (Fashion-MNIST, proxy CIFAR-10)",
+    dataset="fashion_mnist", metric=M.KD_SOURCE_BALANCE,
+    cells=tuple(Cell(row, FMNIST, "degan", TABLE1[row][0], metric=M.KD_SOURCE_BALANCE) for row in (DCGAN, DEGAN, DEGAN_EQ7)),
+    profiles=PROFILES, seeds=1, figure="degan_samples",
+    notes="What DeGAN's diversity loss is for: a generator whose samples the teacher spreads over every class. "
+          "Table 1's generator rows (the same trials); the cell value is the class balance of the student's images."))
+
 register_claims("addepalli2020", [
     Claim("DeGAN beats DCGAN for data-free knowledge distillation (Table 1)", "addepalli2020.table1",
           better=(DEGAN,), worse=(DCGAN,), cols=(FMNIST,)),

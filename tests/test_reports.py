@@ -313,7 +313,8 @@ FIGURE_TABLES = [name for name, t in TABLES.items() if t.figure]
 
 def _figure_data(classes: int = 10, n: int = 40) -> dict:
     """Figure data with every key a renderer reads (gan_distillation's and filtered_sampling / multi_gan's),
-    random: t-SNE features with a class structure, grids of noise, filter verdicts of each kind, Slim's weights."""
+    random: t-SNE features with a class structure, grids of noise, filter verdicts of each kind, Slim's weights, and
+    degan's per-epoch teacher's view."""
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(n) % classes
     feats = lambda: torch.randn(n, 16, generator=g) + 3 * torch.nn.functional.one_hot(labels, 16).float()
@@ -327,6 +328,9 @@ def _figure_data(classes: int = 10, n: int = 40) -> dict:
                         for e in range(1, 6)],
             "grid": torch.randint(0, 256, (len(grid_labels), 3, 32, 32), dtype=torch.uint8, generator=g),
             "grid_labels": grid_labels, "grid_verdicts": torch.arange(len(grid_labels)) % 3,
+            "gan_history": [{M.EPOCH: e, M.KD_SOURCE_HISTOGRAM: [e + c for c in range(classes)],
+                             M.KD_SOURCE_BALANCE: 90.0 + e} for e in range(1, 3)],  # degan's
+            "proxy": {"source": "cifar10"},
             "verdict_codes": {"accepted": 0, "wrong_label": 1, "low_prob": 2},
             "threshold": 0.9, "filtering": True, "truncation": 0.0,
             "weights": {"class": 8, "method": "A_mu", "weights": torch.rand(n, generator=g).double(),
