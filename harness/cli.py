@@ -38,6 +38,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="reuse cached stages computed by other code (the report says so) instead of recomputing")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic kernels on CUDA (slower); CPU runs are deterministic already")
+    p.add_argument("--skip-missing-data", action="store_true",
+                   help="leave out the cells whose dataset or proxy is not here, one line per table naming it and "
+                        "how to get it (default for `reproduce`; `run` stops instead)")
     _add_common_options(p)
 
 
@@ -285,8 +288,9 @@ def _prepare_datasets(names, root: Path, out: Path, skip_bad_images: bool) -> No
         tensor_cache(name, root, Path(out).resolve() / "cache" / "data", skip_bad_images)
 
 
-def _run_tables(args, table_names: list[str]) -> int:
+def _run_tables(args, table_names: list[str], skip_missing_data: bool = False) -> int:
     from harness import launch
+    from harness.data import default_root
     from search_spaces import plan
 
     _check_values(args)
@@ -294,9 +298,44 @@ def _run_tables(args, table_names: list[str]) -> int:
     trials = plan(table_names, args.profile, args.seeds, args.dataset, args.fraction, methods)
     if not trials:
         raise ConfigError("no cells to run (check --methods)")
+    if skip_missing_data or args.skip_missing_data:
+        trials = _with_data(trials, args.data_root or default_root())
     policy = launch.StagePolicy(recompute=args.rerun == "stages", reuse_stale=args.reuse_stale_stages,
                                 deterministic=args.deterministic)
     return _launch(args, trials, table_names, args.profile, bool(args.rerun), policy)
+
+
+def _with_data(trials: list, root: Path) -> list:
+    """The trials whose datasets (and proxies) are here. For the others, one line per table: how many of its
+    trials are left out, which dataset they need and how to get it (a run on another dataset is `--dataset`,
+    labelled); their cells stay empty in the reports. None left: a DataError saying the same in one line."""
+    from harness.data import available, get_dataset
+    from harness.trial import other_datasets
+
+    found: dict[str, bool] = {}
+
+    def here(name: str) -> bool:
+        if name not in found:
+            found[name] = available(name, root) is not None
+        return found[name]
+
+    kept, left_out = [], {}
+    for t in trials:
+        missing = [n for n in (t.config.dataset, *other_datasets(t.config)) if not here(n)]
+        if missing:
+            n, needs = left_out.get(t.table, (0, set()))
+            left_out[t.table] = (n + 1, needs | set(missing))
+        else:
+            kept.append(t)
+    def why(needs: set) -> str:
+        how = "; ".join(f"{name}: {get_dataset(name).how_to_get}" for name in sorted(needs))
+        return f"{', '.join(sorted(needs))} not found in {root} ({how}; or run the table with --dataset, labelled)"
+
+    if not kept:  # one line, as every bad input
+        raise DataError(f"nothing to run: {why(set().union(*(needs for _, needs in left_out.values())))}")
+    for table, (n, needs) in left_out.items():
+        print(f"gansweep: skipped {n} trial(s) of {table}: {why(needs)}", file=sys.stderr)
+    return kept
 
 
 def _launch(args, trials, table_names: list[str], profile: str, rerun: bool, policy) -> int:
@@ -417,7 +456,7 @@ def cmd_reproduce(args) -> int:
     if args.paper not in PAPERS:
         raise UnknownName(f"unknown paper {args.paper!r}; known: {', '.join(PAPERS)}")
     names = [n for n, t in TABLES.items() if t.paper == args.paper]
-    code = _run_tables(args, names)
+    code = _run_tables(args, names, skip_missing_data=True)  # e.g. Pham's CIFAR-100 tables offline
     report_args = argparse.Namespace(tables=names, out=args.out, format="md,html,tex,csv")
     return cmd_report(report_args) or code
 

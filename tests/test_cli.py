@@ -109,6 +109,8 @@ BAD = {
     "unknown report table": (["report", "pennisi2021.table99"], "unknown table 'pennisi2021.table99'"),
     "unknown option": (["run", "quickstart", "--epochs", "3"], "unrecognized arguments: --epochs"),
     # command-line values out of range
+    "every cell's data missing": (["run", "pham2019.table1_cifar100", "--profile", "paper", "--skip-missing-data"],
+                                  "nothing to run: cifar100 not found in"),
     "fraction zero": (["run", "quickstart", "--fraction", "0"], "--fraction 0.0 is outside (0, 1]"),
     "fraction above one": (["run", "quickstart", "--fraction", "1.5"], "--fraction 1.5 is outside (0, 1]"),
     "zero seeds": (["run", "quickstart", "--seeds", "0"], "--seeds 0: need at least one seed"),
@@ -221,6 +223,22 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys, data_root, no_
     assert _snapshot(tmp_path) == before, "bad input wrote files (or changed one)"
     if "address" in case:  # refused at once, not after ray.init's minute of retries
         assert seconds < 10, seconds
+
+
+def test_cells_whose_data_is_missing_are_left_out_naming_it(data_root, capsys):
+    """`reproduce` (and `run --skip-missing-data`) leaves out the cells whose dataset is not here, with one line
+    per table naming it and how to get it: Pham's CIFAR-100 tables at the paper profile offline; the CIFAR-10
+    ones run."""
+    from harness.cli import _with_data
+    from search_spaces import TABLES, plan
+
+    trials = plan([n for n, t in TABLES.items() if t.paper == "pham2019"], "paper", seeds=1)
+    kept = _with_data(trials, data_root)
+    assert {t.config.dataset for t in kept} == {"cifar10"} and 0 < len(kept) < len(trials)
+    lines = capsys.readouterr().err.strip().splitlines()
+    skipped = {t.table for t in trials if t.config.dataset == "cifar100"}
+    assert len(lines) == len(skipped) and all(any(f"of {t}:" in line for line in lines) for t in skipped)
+    assert all("cifar100 not found" in line and "gansweep data prepare cifar100" in line for line in lines)
 
 
 def test_bad_input_in_a_fresh_process(tmp_path):
