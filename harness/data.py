@@ -702,6 +702,11 @@ class Proxy:
         """The registered datasets this proxy reads (none for noise): the driver decodes them before Ray starts."""
         return () if self.source == NOISE else (self.source,)
 
+    @property
+    def text(self) -> str:
+        """In a few words, for reports: e.g. "cifar100 (6 classes)", "noise"."""
+        return self.source + (f" ({len(self.classes)} classes)" if self.classes else "")
+
 
 @dataclass(frozen=True)
 class ProxyData:

@@ -18,6 +18,7 @@ PROFILES = ("smoke", "mini", "converge", "paper")
 # A profile may substitute what a 2-core CPU cannot run to convergence: {"dataset": name, "model": {paper's:
 # ours}, "note": why}. The cells keep the paper's labels; every report of such a run says what ran instead.
 SUBSTITUTE = "substitute"
+MODEL_KEYS = ("model", "teacher_model")  # cell settings naming a network: a profile's SUBSTITUTE["model"] maps both
 
 PAPERS = {
     "gansweep": "gansweep's own default grid (no paper)",
@@ -139,8 +140,11 @@ class Table:
         sub = self.profiles[profile].get(SUBSTITUTE, {})
         fields = {k: v for k, v in budget.items() if k in names}
         settings = dict(cell.settings)
-        if "model" in settings:
-            settings["model"] = sub.get("model", {}).get(settings["model"], settings["model"])
+        for key in MODEL_KEYS:  # the cell's networks (a student's teacher too)
+            if key in settings:
+                settings[key] = sub.get("model", {}).get(settings[key], settings[key])
+        if "proxy" in settings:  # a proxy dataset (DeGAN's) the profile runs another instead of
+            settings["proxy"] = sub.get("proxy", {}).get(settings["proxy"], settings["proxy"])
         fields.update(settings, dataset=dataset or sub.get("dataset") or self.dataset, seed=seed)
         if fraction is not None:
             fields["fraction"] = fraction
@@ -154,10 +158,12 @@ class Table:
         sub = self.profiles.get(profile, {}).get(SUBSTITUTE)
         if not sub:
             return None
-        models = sorted({c.settings["model"] for c in self.cells if "model" in c.settings})
+        models = sorted({c.settings[k] for c in self.cells for k in MODEL_KEYS if k in c.settings})
+        proxies = list(dict.fromkeys(c.settings["proxy"] for c in self.cells if "proxy" in c.settings))
         parts = [f"{sub['dataset']} for {self.dataset}"] if sub.get("dataset") else []
         parts += [f"{sub['model'][m]} for {m}" for m in models if m in sub.get("model", {})]
-        return "; ".join(parts) + (f" ({sub['note']})" if sub.get("note") else "")
+        parts += [f"proxy {sub['proxy'][p].text} for {p.text}" for p in proxies if p in sub.get("proxy", {})]
+        return "; ".join(dict.fromkeys(parts)) + (f" ({sub['note']})" if sub.get("note") else "")
 
     @property
     def rows(self) -> list[str]:
