@@ -160,6 +160,7 @@ TABLE2 = {"CIFAR-100, 90 classes": (Proxy("cifar100", NINETY), 74.58, 66.24, 80.
           "SVHN": (Proxy("svhn"), 45.18, 26.5, 55.05),
           "Random noise": (Proxy(NOISE), 11.63, 10.09, 23.26),
           STAND_IN: (Proxy("cifar10", VEHICLES10), None, None, None)}
+PAPER_COLS = tuple(col for col in TABLE2 if col != STAND_IN)
 PROXY_DATA, DEGAN2 = "Proxy Data", "DeGAN (Ours)"
 PAIR10 = {"teacher_model": "alexnet", "model": "alexnet_half"}  # Sec. 5.1, CIFAR-10
 
@@ -188,7 +189,10 @@ register_table(Table(
     title="Table 2: accuracy (%) of the student with CIFAR-10 as the true data, by proxy dataset (AlexNet -> "
           "AlexNet-half)",
     dataset="cifar10", metric=M.TEST_ACC_AT_BEST_VAL_ACC, cells=tuple(_table2_cells()), profiles=TABLE2_PROFILES,
-    notes="Settings as in Table 1 (the released code's). Proxies: CIFAR-100's training images of the named classes "
+    notes="Settings as in Table 1, the released code's, in every column: entropy weight 0, diversity weight 5 (the "
+          "paper tunes both per case and gives no values, saying an unrelated proxy needs more entropy weight); the "
+          "student is selected on 20% of the proxy's training images held out (so the 90 classes train on 36,000 "
+          "images, not 45,000). Proxies: CIFAR-100's training images of the named classes "
           "(90: all but the vehicles 1 and 2 superclasses; 40: flowers, food containers, fruit and vegetables, "
           "household electrical devices, household furniture, trees, large man-made outdoor things, large natural "
           "outdoor scenes; 6: road, cloud, forest, mountain, plain, sea; the five draws of 10 of the 40: seeded, "
@@ -208,7 +212,9 @@ register_claims("addepalli2020", [
     Claim("with a proxy unrelated to the true data, the entropy loss helps (Sec. 4.2: it needs 'a higher "
           "weightage')", "addepalli2020.table1", better=(DEGAN_EQ7,), worse=(DEGAN,), cols=(FMNIST,)),
     # Sec. 5.1: "our approach is consistently better compared to the two baselines"
-    Claim("DeGAN beats DCGAN with every proxy (Table 2)", "addepalli2020.table2", better=(DEGAN2,), worse=(DCGAN,)),
+    # (the paper's columns only: the offline stand-in is ours)
+    Claim("DeGAN beats DCGAN with every proxy (Table 2)", "addepalli2020.table2", better=(DEGAN2,), worse=(DCGAN,),
+          cols=PAPER_COLS),
     Claim("DeGAN beats distillation on the proxy data with every proxy (Table 2)", "addepalli2020.table2",
-          better=(DEGAN2,), worse=(PROXY_DATA,)),
+          better=(DEGAN2,), worse=(PROXY_DATA,), cols=PAPER_COLS),
 ])
