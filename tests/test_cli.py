@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -109,8 +110,8 @@ BAD = {
     "unknown report table": (["report", "pennisi2021.table99"], "unknown table 'pennisi2021.table99'"),
     "unknown option": (["run", "quickstart", "--epochs", "3"], "unrecognized arguments: --epochs"),
     # command-line values out of range
-    "every cell's data missing": (["run", "pham2019.table1_cifar100", "--profile", "paper", "--skip-missing-data"],
-                                  "nothing to run: cifar100 not found in"),
+    "every cell's data missing": (["run", "pham2019.table1_cifar100", "--profile", "paper", "--skip-missing-data",
+                                   "--data-root", "{empty}"], "nothing to run: cifar100 not found in"),
     "fraction zero": (["run", "quickstart", "--fraction", "0"], "--fraction 0.0 is outside (0, 1]"),
     "fraction above one": (["run", "quickstart", "--fraction", "1.5"], "--fraction 1.5 is outside (0, 1]"),
     "zero seeds": (["run", "quickstart", "--seeds", "0"], "--seeds 0: need at least one seed"),
@@ -225,15 +226,21 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys, data_root, no_
         assert seconds < 10, seconds
 
 
-def test_cells_whose_data_is_missing_are_left_out_naming_it(data_root, capsys):
+def test_cells_whose_data_is_missing_are_left_out_naming_it(data_root, tmp_path, capsys):
     """`reproduce` (and `run --skip-missing-data`) leaves out the cells whose dataset is not here, with one line
-    per table naming it and how to get it: Pham's CIFAR-100 tables at the paper profile offline; the CIFAR-10
-    ones run."""
+    per table naming it and how to get it: Pham's CIFAR-100 tables at the paper profile, on a data root holding
+    CIFAR-10 only (this machine's, offline); the CIFAR-10 ones run."""
     from harness.cli import _with_data
+    from harness.data import available
     from search_spaces import TABLES, plan
 
+    found = Path(available("cifar10", data_root))
+    root = tmp_path / "root"  # CIFAR-10 as the data root has it, and nothing else
+    (root / found.relative_to(data_root)).parent.mkdir(parents=True, exist_ok=True)
+    (root / found.relative_to(data_root)).symlink_to(found, target_is_directory=found.is_dir())
+    assert available("cifar10", root) and not available("cifar100", root)
     trials = plan([n for n, t in TABLES.items() if t.paper == "pham2019"], "paper", seeds=1)
-    kept = _with_data(trials, data_root)
+    kept = _with_data(trials, root)
     assert {t.config.dataset for t in kept} == {"cifar10"} and 0 < len(kept) < len(trials)
     lines = capsys.readouterr().err.strip().splitlines()
     skipped = {t.table for t in trials if t.config.dataset == "cifar100"}
