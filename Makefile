@@ -9,7 +9,7 @@ OUT    ?= runs
 
 # The venv is rebuilt when pyproject.toml changes. pip resolves torch's CUDA build from the
 # registry (about 6 GB, ~90 s here); it runs on CPU-only machines too. --no-compile: pip would
-# byte-compile all ~15,000 modules of the venv (48 s of one core here); Python compiles the ~3,000
+# byte-compile all ~15,000 modules of the venv (48 s of one core here); Python compiles the ~4,400
 # a run imports on first use instead, once.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
