@@ -25,6 +25,9 @@ from harness import metrics as M
 
 LOG_INTERVAL_S = 30.0  # a full line in a log at most this often (Ray's own reporter used 30 s too)
 TTY_INTERVAL_S = 1.0  # redraws of the live line (Tune steps every ~0.1 s: no need to draw that often)
+# A line for a trial's end waits (at most this long) for Tune to start a pending trial in its slot: printed at
+# once, it read "1 running" while both cores ran trials (seen on 2 cores, 2026-12-02).
+SETTLE_S = 2.0
 
 
 def duration(seconds: float) -> str:
@@ -109,7 +112,7 @@ class Progress(Callback):
         self.took: dict[str, float] = {}  # trial id -> its wall time, start to end, seen here
         self.last_print = -math.inf
         self.width = 0  # of the last line drawn on a TTY, to blank what a shorter one leaves
-        self.ended = False  # a trial ended since the last print
+        self.ended: float | None = None  # when the first trial ended since the last print
         self.shown = None  # the trial counts of the last line printed
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
@@ -128,8 +131,15 @@ class Progress(Callback):
 
     def on_step_end(self, iteration, trials, **info):
         now = self.clock()
-        if self.ended or now - self.last_print >= (TTY_INTERVAL_S if self.tty else LOG_INTERVAL_S):
+        if self.ended is not None and (self._refilled(trials) or now - self.ended >= SETTLE_S):
+            self._print(trials, now)  # a trial's end, once its slot went to a pending trial (or none came)
+        elif now - self.last_print >= (TTY_INTERVAL_S if self.tty else LOG_INTERVAL_S):
             self._print(trials, now)
+
+    def _refilled(self, trials) -> bool:
+        """Every slot runs a trial, or no trial waits for one."""
+        done, running, failed = self._counts(trials)
+        return running >= min(self.slots, max(self.total, len(trials)) - done - failed)
 
     def on_experiment_end(self, trials, **info):
         if self.tty or self._counts(trials) != self.shown:  # a log has the last line already
@@ -141,7 +151,8 @@ class Progress(Callback):
     def _end(self, trial) -> None:
         if trial.trial_id in self.started:
             self.took[trial.trial_id] = self.clock() - self.started.pop(trial.trial_id)
-        self.ended = True
+        if self.ended is None:
+            self.ended = self.clock()
 
     def _counts(self, trials) -> tuple[int, int, int]:
         status = [t.status for t in trials]
@@ -175,4 +186,4 @@ class Progress(Callback):
         else:
             sys.stdout.write(fit(parts) + "\n")
         sys.stdout.flush()
-        self.last_print, self.ended, self.shown = now, False, self._counts(trials)
+        self.last_print, self.ended, self.shown = now, None, self._counts(trials)

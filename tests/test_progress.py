@@ -76,21 +76,48 @@ def test_in_a_log_a_line_comes_every_30_s_and_on_each_trial_end(capsys):
     clock.now += 10
     progress.on_trial_complete(3, [a, b, c], a)
     a.status = "TERMINATED"
-    progress.on_step_end(3, [a, b, c])  # a trial ended: a line
+    progress.on_step_end(3, [a, b, c])  # a trial ended, its slot not given to c yet: no line ("1 running")
+    clock.now += 0.5
+    progress.on_trial_start(4, [a, b, c], c)
+    c.status = "RUNNING"
+    progress.on_step_end(4, [a, b, c])  # c took the slot: the line for a's end
     clock.now += 31
-    progress.on_step_end(4, [a, b, c])  # 31 s since the last: a line
+    progress.on_step_end(5, [a, b, c])  # 31 s since the last: a line
     b.status, c.status = "TERMINATED", "TERMINATED"
     progress.on_experiment_end([a, b, c])
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "trials 0/3 done, 2 running, 1 pending | 0s elapsed, ? left | stages 1 computed, 0 reused",
-        # a took 20 s; b has run 20 s (0 left); c, pending, needs a whole 20 s (not (0 + 20) / 2 slots)
-        "trials 1/3 done, 1 running, 1 pending | 20s elapsed, ~20s left | stages 1 computed, 0 reused",
-        "trials 1/3 done, 1 running, 1 pending | 51s elapsed, ~20s left | stages 1 computed, 0 reused",
-        "trials 3/3 done, 0 running, 0 pending | 51s elapsed | stages 1 computed, 0 reused"]
+        # a took 20 s; b has run 20.5 s (0 left); c has just started and needs a whole 20 s
+        "trials 1/3 done, 2 running, 0 pending | 20s elapsed, ~20s left | stages 1 computed, 0 reused",
+        # both running trials are past the mean: no estimate
+        "trials 1/3 done, 2 running, 0 pending | 52s elapsed, ? left | stages 1 computed, 0 reused",
+        "trials 3/3 done, 0 running, 0 pending | 52s elapsed | stages 1 computed, 0 reused"]
     # the last line is not printed twice when nothing changed
     progress.on_experiment_end([a, b, c])
     assert capsys.readouterr().out == ""
+
+
+def test_a_trial_end_whose_slot_stays_empty_is_shown_after_a_moment(capsys):
+    """No pending trial takes the freed slot (e.g. one waits for a resource): the line comes SETTLE_S later."""
+    from harness.progress import SETTLE_S
+
+    clock = Clock()
+    progress = Progress(total=3, slots=2, clock=clock)
+    progress.setup(total_num_samples=3)
+    a, b, c = _trial("a", "RUNNING"), _trial("b", "RUNNING"), _trial("c", "PENDING")
+    progress.on_step_end(1, [a, b, c])
+    capsys.readouterr()
+    clock.now += 5
+    progress.on_trial_complete(2, [a, b, c], a)
+    a.status = "TERMINATED"
+    progress.on_step_end(2, [a, b, c])
+    clock.now += SETTLE_S / 2
+    progress.on_step_end(3, [a, b, c])
+    assert capsys.readouterr().out == ""
+    clock.now += SETTLE_S / 2
+    progress.on_step_end(4, [a, b, c])
+    assert capsys.readouterr().out.startswith("trials 1/3 done, 1 running, 1 pending | 7s elapsed")
 
 
 def test_on_a_terminal_the_line_is_rewritten_in_place(capsys):
