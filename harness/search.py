@@ -32,8 +32,8 @@ import pandas as pd
 from harness import metrics as M
 from harness.config import ConfigError, config_hash, to_dict
 from harness.identity import code_version, identity
-from harness.launch import Resources, prepare_data, show_output, start_ray, tune_output
-from harness.trial import TrialContext
+from harness.launch import Resources, data_key, prepare_data, show_output, start_ray, tune_output
+from harness.trial import TrialContext, other_datasets
 from search_spaces import TABLES, Cell, Choice, Float, Int, Param, SearchSpace, Trial
 
 TRIALS_FILE = "trials.parquet"
@@ -88,6 +88,10 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
                       "config": space_config,
                       "context": to_dict(TrialContext(data_file=info[base.dataset]["file"],
                                                       data_fingerprint=info[base.dataset]["fingerprint"], out=str(out),
+                                                      # a proxy (DeGAN's): a search varies no dataset
+                                                      other_data={n: info[n]["file"] for n in other_datasets(base)},
+                                                      other_fingerprints={n: info[n]["fingerprint"]
+                                                                          for n in other_datasets(base)},
                                                       threads=max(1, math.floor(resources.cpus_per_trial)),
                                                       inception_weights=inception_weights, run=experiment.name))}
             # NOTE: ASHA judges a trial no earlier than the trial's own early stopping could (its patience): with a
@@ -108,7 +112,7 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
     finally:
         ray.shutdown()
 
-    trials = trials_table(grid, space, profile, epochs, info[base.dataset]["fingerprint"])
+    trials = trials_table(grid, space, profile, epochs, data_key(base, info))
     folder.mkdir(parents=True, exist_ok=True)
     trials.to_parquet(folder / TRIALS_FILE, index=False)
     url = storage or default_storage(out, space)
