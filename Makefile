@@ -8,13 +8,15 @@ OUT    ?= runs
 .PHONY: install data data-test run test clean
 
 # The venv is rebuilt when pyproject.toml changes. pip resolves torch's CUDA build from the
-# registry (about 6 GB, ~90 s here); it runs on CPU-only machines too. --no-compile: pip would
-# byte-compile all ~15,000 modules of the venv (48 s of one core here); Python compiles the ~4,400
-# a run imports on first use instead, once.
+# registry (about 6 GB, ~90 s here); it runs on CPU-only machines too. pip byte-compiles the venv's
+# ~15,000 modules on one core (48 s here); compileall -j 0 does it on every core instead. Not
+# compiling at all is slower: where PYTHONDONTWRITEBYTECODE is set (it is on this machine) every
+# process (each test's CLI, each Ray worker) would compile its ~4,400 modules again.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --no-compile --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --no-compile -e '.[test]'
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 install: $(VENV)/.installed
