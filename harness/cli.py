@@ -319,22 +319,26 @@ def _with_data(trials: list, root: Path) -> list:
             found[name] = available(name, root) is not None
         return found[name]
 
+    # table -> (trials left out, datasets missing, those of them a trial trains on rather than reads as a proxy)
     kept, left_out = [], {}
     for t in trials:
         missing = [n for n in (t.config.dataset, *other_datasets(t.config)) if not here(n)]
         if missing:
-            n, needs = left_out.get(t.table, (0, set()))
-            left_out[t.table] = (n + 1, needs | set(missing))
+            n, needs, own = left_out.get(t.table, (0, set(), set()))
+            left_out[t.table] = (n + 1, needs | set(missing), own | ({t.config.dataset} & set(missing)))
         else:
             kept.append(t)
-    def why(needs: set) -> str:
+
+    def why(needs: set, own: set) -> str:
         how = "; ".join(f"{name}: {get_dataset(name).how_to_get}" for name in sorted(needs))
-        return f"{', '.join(sorted(needs))} not found in {root} ({how}; or run the table with --dataset, labelled)"
+        other = "; or run the table with --dataset, labelled" if own else ""  # --dataset swaps no proxy
+        return f"{', '.join(sorted(needs))} not found in {root} ({how}{other})"
 
     if not kept:  # one line, as every bad input
-        raise DataError(f"nothing to run: {why(set().union(*(needs for _, needs in left_out.values())))}")
-    for table, (n, needs) in left_out.items():
-        print(f"gansweep: skipped {n} trial(s) of {table}: {why(needs)}", file=sys.stderr)
+        raise DataError("nothing to run: " + why(set().union(*(v[1] for v in left_out.values())),
+                                                 set().union(*(v[2] for v in left_out.values()))))
+    for table, (n, needs, own) in left_out.items():
+        print(f"gansweep: skipped {n} trial(s) of {table}: {why(needs, own)}", file=sys.stderr)
     return kept
 
 

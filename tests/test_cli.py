@@ -246,6 +246,12 @@ def test_cells_whose_data_is_missing_are_left_out_naming_it(data_root, tmp_path,
     skipped = {t.table for t in trials if t.config.dataset == "cifar100"}
     assert len(lines) == len(skipped) and all(any(f"of {t}:" in line for line in lines) for t in skipped)
     assert all("cifar100 not found" in line and "gansweep data prepare cifar100" in line for line in lines)
+    assert all("--dataset" in line for line in lines)  # the table's own dataset: --dataset runs it on another
+    # a missing proxy (DeGAN Table 2 offline): its columns are left out, the offline ones run; no --dataset hint
+    kept = _with_data(plan(["addepalli2020.table2"], "converge", seeds=1), root)
+    assert {t.config.proxy.source for t in kept} == {"noise", "cifar10"}
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "cifar100, svhn not found" in line and "--dataset" not in line
 
 
 def test_bad_input_in_a_fresh_process(tmp_path):
