@@ -335,13 +335,14 @@ def classifier_fid(classifier: Classifier, real_u8: torch.Tensor, fake_u8: torch
     _check_images(fake_u8, "fake")
     cuda = next(classifier.parameters()).is_cuda
     name = real_cache_name(real_u8, classifier, "clf") if cache_dir is not None else None
+    tf = fidelity()
     with eval_mode(classifier), isolated_rng():
-        out = fidelity().calculate_metrics(
+        out = tf.calculate_metrics(
             input1=_U8Images(fake_u8), input2=_U8Images(real_u8), fid=True,
             feature_extractor=CLASSIFIER_EXTRACTOR, feature_layer_fid=PENULTIMATE, gansweep_classifier=classifier,
             cuda=cuda, batch_size=batch_size, **_cache_kwargs(cache_dir, name), **_COMMON,
         )
-    return float(out[fidelity().KEY_METRIC_FID])
+    return float(out[tf.KEY_METRIC_FID])
 
 
 def inception_weights(path: str | Path | None = None) -> Path | None:
@@ -395,18 +396,19 @@ def inception_metrics(real_u8: torch.Tensor, fake_u8: torch.Tensor, weights: Pat
     if cuda is None:
         cuda = torch.cuda.is_available()
     name = real_cache_name(real_u8, weights, "inception") if cache_dir is not None else None
+    tf = fidelity()
     with isolated_rng():
-        out = fidelity().calculate_metrics(
+        out = tf.calculate_metrics(
             input1=_U8Images(_rgb(fake_u8)), input2=_U8Images(_rgb(real_u8)), isc=True, fid=True, kid=True,
             feature_extractor=INCEPTION_EXTRACTOR, feature_extractor_weights_path=os.fspath(weights),
             kid_subset_size=min(kid_subset_size, len(real_u8), len(fake_u8)),
             cuda=cuda, batch_size=batch_size, **_cache_kwargs(cache_dir, name), **_COMMON,
         )
     return {
-        "fid": float(out[fidelity().KEY_METRIC_FID]),
-        "isc_mean": float(out[fidelity().KEY_METRIC_ISC_MEAN]),
-        "isc_std": float(out[fidelity().KEY_METRIC_ISC_STD]),
-        "kid_mean": float(out[fidelity().KEY_METRIC_KID_MEAN]),
-        "kid_std": float(out[fidelity().KEY_METRIC_KID_STD]),
+        "fid": float(out[tf.KEY_METRIC_FID]),
+        "isc_mean": float(out[tf.KEY_METRIC_ISC_MEAN]),
+        "isc_std": float(out[tf.KEY_METRIC_ISC_STD]),
+        "kid_mean": float(out[tf.KEY_METRIC_KID_MEAN]),
+        "kid_std": float(out[tf.KEY_METRIC_KID_STD]),
         "missing_reason": None,
     }

@@ -83,15 +83,15 @@ def run_search(space: SearchSpace, profile: str, n_trials: int, data_root: Path,
             if experiment.exists():
                 raise ConfigError(f"{experiment} exists: add --resume to finish that search, or use another --out")
             space_config = {**to_dict(base), **{k: tune_domain(p) for k, p in space.params.items()}}
+            others = other_datasets(base)
             params = {"method": space.cell.method, "table": space.name, "cell": space.cell.name, "profile": profile,
                       "config_hash": "", "identity": "", "code_version": "", "overrides": "{}",
                       "config": space_config,
                       "context": to_dict(TrialContext(data_file=info[base.dataset]["file"],
                                                       data_fingerprint=info[base.dataset]["fingerprint"], out=str(out),
                                                       # a proxy (DeGAN's): a search varies no dataset
-                                                      other_data={n: info[n]["file"] for n in other_datasets(base)},
-                                                      other_fingerprints={n: info[n]["fingerprint"]
-                                                                          for n in other_datasets(base)},
+                                                      other_data={n: info[n]["file"] for n in others},
+                                                      other_fingerprints={n: info[n]["fingerprint"] for n in others},
                                                       threads=max(1, math.floor(resources.cpus_per_trial)),
                                                       inception_weights=inception_weights, run=experiment.name))}
             # NOTE: ASHA judges a trial no earlier than the trial's own early stopping could (its patience): with a

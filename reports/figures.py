@@ -129,6 +129,12 @@ class FigureBlock:
     rows: pd.DataFrame  # its finished (ok) trials' results rows, the latest per cell and seed
     artifacts: Path | None = None  # <out>/artifacts: each trial's figure data in <identity>/
 
+    @property
+    def ran_cells(self) -> list:
+        """The table's cells that have finished trials in this block, in the table's order."""
+        ran = set(self.rows["cell"])
+        return [c for c in self.table.cells if c.name in ran]
+
     def data(self, cell=None) -> dict:
         """The figure data a trial of ``cell`` (default: the table's first cell) saved, lowest seed first: the
         one ``.pt`` file its trainable wrote into its artifacts folder. Raises :class:`NoFigureData`."""
@@ -357,7 +363,7 @@ def filter_counts(block: FigureBlock, folder: Path) -> list[Path]:
     rejected for a low probability over the whole run (mean over seeds), stacked; one panel per cell."""
     if any(col not in block.rows or block.rows[col].isna().any() for col, _, _ in VERDICTS.values()):
         raise NoFigureData(f"No per-class filter counts in the results of {block.table.name} ({block.heading}).")
-    cells = [c for c in block.table.cells if c.name in set(block.rows["cell"])]
+    cells = block.ran_cells
     k = max(len(v) for v in block.rows[VERDICTS["accepted"][0]])
     fig, axes = plt.subplots(len(cells), 1, figsize=(max(10.0, 4 + 0.13 * k), 3.8 * len(cells)), squeeze=False)
     for ax, cell in zip(axes[:, 0], cells):
@@ -421,7 +427,7 @@ def filter_grids(block: FigureBlock, folder: Path) -> list[Path]:
 def sample_grids(block: FigureBlock, folder: Path) -> list[Path]:
     """Pham Figs. 8-9: samples of each cell's (first) GAN, the same latents and labels in each (one column per
     class), unfiltered: e.g. the concat and the usual add residual block, side by side."""
-    cells = [c for c in block.table.cells if c.name in set(block.rows["cell"])]
+    cells = block.ran_cells
     data = [block.data(cell) for cell in cells]
     k = int(data[0]["grid_labels"].max()) + 1
     height = 1.2 + 6.5 * math.ceil(len(data[0]["grid"]) / k) / k  # inches: the grids' aspect, 6.5 in wide each
@@ -508,7 +514,7 @@ def degan_samples(block: FigureBlock, folder: Path) -> list[Path]:
     """Each generator row's samples (an 8x8 grid from a stream of its own) over the teacher's predicted-class
     histogram of its samples after the generator's last epoch: what DeGAN's diversity loss is meant to flatten
     (DCGAN, without it, beside). Not a figure of the paper, which shows none of its samples for Fashion-MNIST."""
-    cells = [c for c in block.table.cells if c.name in set(block.rows["cell"])]
+    cells = block.ran_cells
     data = [block.data(cell) for cell in cells]
     fig, axes = plt.subplots(2, len(cells), figsize=(4.2 * len(cells), 8.4), squeeze=False,
                              gridspec_kw={"height_ratios": [4, 2.4]})

@@ -148,6 +148,13 @@ def _paper(value: float, signed: bool = False) -> str:
     return NOT_REPORTED if math.isnan(value) else f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
+def _reported(row, col: str, kind: str) -> str:
+    """A cell of a row printed from other work (search_spaces.Reported): never ours, no difference."""
+    if col not in row.paper:
+        return ""
+    return {"ours": f"{REPORTED_NOT_RUN} ({row.source})", "paper": _paper(row.paper[col])}.get(kind, "—")
+
+
 def _delta(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:+.2f}"
 
@@ -176,8 +183,7 @@ def layout(table: Table, summary: pd.DataFrame) -> pd.DataFrame:
             for r in table.reported:
                 for kind in kinds:
                     index.append((r.row, kind))
-                    data.append([("" if col not in r.paper else f"{REPORTED_NOT_RUN} ({r.source})" if kind == "ours"
-                                  else _paper(r.paper[col]) if kind == "paper" else "—") for col in table.cols])
+                    data.append([_reported(r, col, kind) for col in table.cols])
     return pd.DataFrame(data, index=pd.MultiIndex.from_tuples(index, names=["row", "value"]), columns=table.cols)
 
 
