@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from harness import metrics as M
+from harness.checkpoint import EPOCH_DELAY_ENV
 from harness.cli import main
 from harness.config import ConfigError
 from harness.search import (TRIALS_FILE, best_trial, check_params, confirm_trials, export_study, optuna_distribution,
@@ -45,7 +46,9 @@ def test_killed_search_resumes_to_exactly_n_trials_and_its_study_loads(data_root
             "--data-root", str(data_root), "--out", str(out), "--address", ray_address]
     driver = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+                              # a pause after each report keeps the trial alive to be killed: the smoke trials
+                              # (LeNet) could all end between two polls, and the search with them (seen once)
+                              env={**os.environ, "PYTHONPATH": str(REPO), EPOCH_DELAY_ENV: "3"})
     tune_dir = out / "search" / SPACE / "tune"
     deadline = time.time() + 300
     reported = []
