@@ -19,6 +19,19 @@ from search_spaces import TABLES
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the mark into the test's id
+def pytest_collection_modifyitems(items):
+    """Every test that reads the shared smoke run (the `smoke` fixture, directly or through another fixture) is
+    in one xdist group: `make test` runs them on one worker, in order, after one smoke run, and every other
+    test on the other worker. (Without the mark each worker would run the whole smoke fixture.) They come
+    first: the group is the longest unit of work (~4 of the suite's ~8 minutes), so it starts at once."""
+    uses_smoke = {item: "smoke" in getattr(item, "fixturenames", ()) for item in items}
+    for item, marked in uses_smoke.items():
+        if marked:
+            item.add_marker(pytest.mark.xdist_group("smoke"))
+    items.sort(key=lambda item: not uses_smoke[item])  # stable: each file's order is kept
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """``$GANSWEEP_DATA`` (the Makefile sets it to ./data and prepares Fashion-MNIST and CIFAR-10)."""
