@@ -1,11 +1,14 @@
 """DeGAN's math and named settings (Addepalli, Nayak, Chakraborty, Babu 2020, Sec. 4.2), apart from the method
 file (trainables/degan.py) so that tables and tests read them without Ray: the two losses the frozen teacher adds
 to the generator's (Eqs. 4, 5), the teacher's view of a set of images, and the paper's and the released code's
-settings as named variants."""
+settings as named variants. Also the generator stage, shared by data-free distillation (trainables/degan.py) and
+class-incremental learning (trainables/class_incremental.py, where the new classes' images are the proxy)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -61,3 +64,67 @@ def teacher_view(teacher: torch.nn.Module, x: torch.Tensor, batch_size: int = 50
             M.KD_SOURCE_BALANCE: float(100 * -torch.special.xlogy(p, p).sum() / math.log(k)),
             M.KD_SOURCE_CONFIDENT: float(100 * (F.softmax(logits, 1).max(1).values > CONFIDENT).double().mean()),
             M.KD_SOURCE_ENTROPY: float(entropy_loss(logits)), M.KD_SOURCE_DIVERSITY: float(diversity_loss(logits))}
+
+
+# ------------------------------------------------------------------------------------------------------
+# The generator stage (Sec. 4.2): a GAN on proxy images, with the frozen teacher's two losses
+# ------------------------------------------------------------------------------------------------------
+
+GENERATOR_FILE = "generator.pt"
+
+
+def generator_stage(cfg, teacher: torch.nn.Module, proxy_x: torch.Tensor, proxy_y: torch.Tensor, source: dict,
+                    inputs: tuple[str, ...], data, device, root):
+    """The DeGAN generator of ``cfg`` (any config with ``gan``, ``lambda_e``, ``lambda_d``, ``seed`` and
+    ``view_images``; a plain DCGAN at lambda_e = lambda_d = 0) trained on the proxy's uint8 training images
+    ``proxy_x`` (labels ``proxy_y``, which an unconditional GAN ignores) against the frozen ``teacher``: a cached
+    stage, checkpointed every epoch. Its key: those fields, ``source`` (what the proxy is, e.g. DeGAN's Proxy and
+    pool) and ``inputs`` (the teacher's and the proxy's keys). ``data`` gives the images' shape and the teacher's
+    class count. Each epoch ends with the teacher's view of ``view_images`` samples, from a stream of its own.
+    Returns (stage, G in eval mode without gradients, per-epoch history)."""
+    # NOTE: imported here: search_spaces reads this module's VARIANTS, and harness.checkpoint imports Ray
+    from harness.checkpoint import FolderCheckpointer, rng_states, seed_everything, set_rng_states
+    from harness.fidelity import measurement_rng
+    from harness.gan_train import DIVERGED, GANState, gan_epoch
+    from harness.gans import sample_unconditional
+    from harness.stages import stage
+    from harness.storage import atomic_write
+
+    c, h, k = data.shape[0], data.shape[1], data.num_classes  # an unconditional G ignores k
+
+    def teacher_terms(fake: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
+        logits = teacher(fake)  # eval mode, no weight gradients: only G moves (gan_epoch's backward(inputs=G))
+        return generator_loss_terms(logits, cfg.lambda_e, cfg.lambda_d)
+
+    def view(G, epoch: int) -> dict:
+        g = measurement_rng(cfg.seed, epoch, "degan_view")
+        return teacher_view(teacher, torch.cat([sample_unconditional(G, min(500, cfg.view_images - i), g, device)
+                                                for i in range(0, cfg.view_images, 500)]))
+
+    def compute(artifact: Path, work: Path) -> None:
+        ckpt = FolderCheckpointer(work)
+        rng = seed_everything(cfg.seed)
+        state = GANState.create(cfg.gan, c, h, k, device)
+        history, start = [], 1
+        if saved := ckpt.restore():
+            state.load_state_dict(saved["gan"])
+            set_rng_states(saved["rng"], rng)
+            history, start = saved["history"], saved["epoch"] + 1
+        for epoch in range(start, cfg.gan.epochs + 1):
+            stats = gan_epoch(state, cfg.gan, proxy_x, proxy_y, rng,
+                              teacher_terms if cfg.lambda_e or cfg.lambda_d else None)
+            seen = view(state.gan.generator, epoch) if not stats[DIVERGED] else {}
+            history.append({"epoch": epoch, **stats, **seen})
+            ckpt.save({}, {"gan": state.state_dict(), "rng": rng_states(rng), "history": history, "epoch": epoch})
+            if stats[DIVERGED]:
+                break
+        atomic_write(artifact / GENERATOR_FILE, lambda f: torch.save(
+            {"generator": state.gan.generator.state_dict(), "history": history}, f))
+
+    key = {"gan": dataclasses.asdict(cfg.gan), "lambda_e": cfg.lambda_e, "lambda_d": cfg.lambda_d, "seed": cfg.seed,
+           "view_images": cfg.view_images, **source}
+    st = stage(root, "degan_generator", key, inputs, compute)
+    payload = torch.load(st.path(GENERATOR_FILE), map_location=device, weights_only=False)
+    G = GANState.create(cfg.gan, c, h, k, device).gan.generator
+    G.load_state_dict(payload["generator"])
+    return st, G.eval().requires_grad_(False), payload["history"]

@@ -131,3 +131,15 @@ LABELS.update({
     KD_SOURCE_BALANCE: "class balance (%) of what the student learns from, by the teacher's predictions (100 = uniform)",
     TEACHER_TEST_ACC: "the teacher's test accuracy (%)",
 })
+
+# Class-incremental learning (Addepalli et al. 2020 Sec. 5.2, Table 3; trainables/class_incremental.py): the model
+# after one incremental step, tested on every class seen (TEST_ACC_AT_BEST_VAL_ACC), and split by class group. The
+# old model (the frozen teacher of the distillation) reports its test accuracy on the old classes as
+# TEACHER_TEST_ACC.
+TEST_ACC_OLD_CLASSES = "test_acc_old_classes"  # %, the old classes' test images, argmax over all classes seen
+TEST_ACC_NEW_CLASSES = "test_acc_new_classes"  # %, the new classes' test images, argmax over all classes seen
+INCREMENTAL_CLASSES = "incremental_classes"  # text: the dataset's class indices drawn as old and as new classes
+LABELS.update({
+    TEST_ACC_OLD_CLASSES: "test accuracy (%) on the old classes (over all classes seen)",
+    TEST_ACC_NEW_CLASSES: "test accuracy (%) on the new classes (over all classes seen)",
+})

@@ -121,7 +121,9 @@ def train_epoch(model, opt, batch_iter: Iterator[tuple[torch.Tensor, torch.Tenso
                 loss_fn: LossFn = F.cross_entropy) -> dict:
     """One epoch of steps on ``loss_fn(logits, target)`` over the (image, target) batches of ``batch_iter``:
     cross-entropy with labels by default, or e.g. :func:`kd_loss` with a teacher's logits as the target (train
-    accuracy is then agreement with the teacher's argmax). Stops at the first non-finite loss."""
+    accuracy is then agreement with the teacher's argmax). A target may also be a tuple whose first item is the
+    labels that train accuracy is scored on, the loss reading all of it (class-incremental learning: labels and
+    the old model's logits). Stops at the first non-finite loss."""
     model.train()
     loss_sum = correct = seen = steps = 0
     for xb, yb in batch_iter:
@@ -133,9 +135,10 @@ def train_epoch(model, opt, batch_iter: Iterator[tuple[torch.Tensor, torch.Tenso
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        n = len(yb)
+        labels = yb[0] if isinstance(yb, tuple) else yb.argmax(1) if yb.is_floating_point() else yb
+        n = len(labels)
         loss_sum += loss.item() * n
-        correct += (logits.argmax(1) == (yb.argmax(1) if yb.is_floating_point() else yb)).sum().item()
+        correct += (logits.argmax(1) == labels).sum().item()
         seen += n
         steps += 1
     return {M.TRAIN_LOSS: loss_sum / seen, M.TRAIN_ACC: 100.0 * correct / seen, "images": seen,
@@ -331,7 +334,8 @@ NEW_COST = {M.WALL_S: 0.0, M.IMAGES_SEEN: 0, M.OPT_STEPS: 0, M.RESTARTS: 0}
 
 
 def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, ckpt, make_batches=None,
-                   epoch_metrics=None, loss_fn: LossFn = F.cross_entropy) -> dict:
+                   epoch_metrics=None, loss_fn: LossFn = F.cross_entropy,
+                   model: torch.nn.Module | None = None) -> dict:
     """Supervised training per ``cfg``: one checkpoint (and, with a TuneCheckpointer, one report) per
     epoch through ``ckpt``; resumes from ``ckpt.restore()``.
 
@@ -341,13 +345,16 @@ def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, 
     they are kept in the epoch's history row and the result carries their sums over the epochs so far, so a
     resumed run reports the totals of an uninterrupted one. ``loss_fn(logits, target)`` is the training loss on
     those batches (default: cross-entropy with labels; a student's: :func:`kd_loss` on a teacher's logits).
+    ``model``, when given, is trained instead of a new ``cfg.model`` (class-incremental learning grows the old
+    model's head); only its parameters that require gradients are optimised.
     Returns the history, the cost, the final metrics, the weights at the lowest validation loss (the model
     Pennisi carries into his stage 2) and, when the test set is not evaluated every epoch, ``kept``: the weights
     of the best validation accuracy and loss (:func:`keep_best`; DeGAN's teacher is the former)."""
     generator = seed_everything(cfg.seed)
     make_batches = make_batches or (lambda g: real_batches(data.train_x, data.train_y, cfg, g))
-    model = build_classifier(cfg.model, data.shape[0], data.shape[1], data.num_classes).to(device)
-    opt, sched = make_optimizer(cfg, model.parameters())
+    if model is None:
+        model = build_classifier(cfg.model, data.shape[0], data.shape[1], data.num_classes).to(device)
+    opt, sched = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     history, best, kept, cost, start_epoch, result = [], None, {}, NEW_COST, 1, {}
     if state := ckpt.restore():
         model.load_state_dict(state["model"])
@@ -418,6 +425,22 @@ def classifier_stage(cfg: ClassifierConfig, data: CellData, device: torch.device
 
     st = stage(stage_root, "classifier", cfg, (data.data_key,), compute)
     return st, torch.load(st.path(CLASSIFIER_STAGE_FILE), weights_only=False)
+
+
+def frozen_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, stage_root: StageStore | Path,
+                      what: str = "classifier") -> tuple[Stage, torch.nn.Module, dict]:
+    """The classifier stage of ``cfg`` (:func:`classifier_stage`) with the weights of its best validation accuracy,
+    in eval mode without gradients: DeGAN's teacher, class-incremental learning's old model (``what``, for the
+    error when it diverged). ``cfg.test_every_epoch`` must be False, so that the stage keeps those weights
+    (:func:`keep_best`). Returns (stage, network, the stage's payload)."""
+    from harness.checkpoint import FolderCheckpointer
+
+    st, fitted = classifier_stage(cfg, data, device, stage_root, FolderCheckpointer)
+    if "acc" not in fitted.get("kept", {}):
+        raise RuntimeError(f"the {what} {cfg.model} diverged: no weights to freeze")
+    net = build_classifier(cfg.model, data.shape[0], data.shape[1], data.num_classes).to(device)
+    net.load_state_dict(fitted["kept"]["acc"]["model"])
+    return st, net.eval().requires_grad_(False), fitted
 
 
 def paired_steps(n: int, batch_size: int, p_r: float) -> int:

@@ -1,7 +1,9 @@
 """DeGAN's pieces without Ray (Addepalli et al. 2020): the entropy, diversity and KD losses against hand-computed
 values, the teacher's view, proxy data (class subsets, conversion, the held-out split, noise), the unconditional
-DCGAN, the student's loss hook in the classifier epoch, and the config's checks. The method itself runs end to
-end through the registry tests (tests/test_run.py runs addepalli2020.table1 at smoke)."""
+DCGAN, the student's loss hook in the classifier epoch, and the config's checks. Class-incremental learning (Table
+3): the logit-scaling term, LwF.MC's binary cross-entropy, the KD step's loss, the grown head, the class draw and
+the config. The methods themselves run end to end through the registry tests (tests/test_run.py runs every table
+at smoke)."""
 
 from __future__ import annotations
 
@@ -242,3 +244,175 @@ def test_one_dataset_trials_keep_their_identity_data_key():
     info = {"fashion_mnist": {"fingerprint": "f"}, "cifar10": {"fingerprint": "c"}}
     assert data_key(ClassifierConfig(dataset="fashion_mnist"), info) == "f"
     assert data_key(DeganConfig(dataset="fashion_mnist", model="lenet_half", teacher_model="lenet"), info) == "f+c"
+
+
+# ---- class-incremental learning (Sec. 5.2, Table 3; trainables/class_incremental.py) -------------------------
+
+def _grown_head(old_rows, new_rows) -> "torch.nn.Module":
+    """A GrownHead whose weight rows are ``old_rows`` then ``new_rows`` (no biases)."""
+    from trainables.class_incremental import GrownHead
+
+    old = torch.nn.Linear(len(old_rows[0]), len(old_rows), bias=False)
+    head = GrownHead(old, len(new_rows), frozen_old=False)
+    with torch.no_grad():
+        old.weight.copy_(torch.tensor(old_rows))
+        head.new.weight.copy_(torch.tensor(new_rows))
+        head.new.bias.zero_()
+    return head
+
+
+def test_logit_scale_loss_is_the_squared_gap_of_mean_row_norms():
+    from trainables.class_incremental import logit_scale_loss
+
+    # old rows (3, 4) and (0, 1): norms 5 and 1, mean 3; the new row (6, 8): norm 10 -> (10 - 3)^2 = 49
+    weight = torch.tensor([[3.0, 4.0], [0.0, 1.0], [6.0, 8.0]])
+    assert logit_scale_loss(weight, 2).item() == pytest.approx(49.0)
+    # equal mean norms cost nothing, whatever the directions; the gap is squared, so its sign does not matter
+    assert logit_scale_loss(torch.tensor([[3.0, 4.0], [0.0, 5.0], [-5.0, 0.0]]), 2).item() == pytest.approx(0.0)
+    assert logit_scale_loss(torch.tensor([[6.0, 8.0], [3.0, 4.0]]), 1).item() == pytest.approx(25.0)
+    # GrownHead.weight: the old rows first, then the new ones
+    assert torch.equal(_grown_head([[3.0, 4.0], [0.0, 1.0]], [[6.0, 8.0]]).weight, weight)
+
+
+def test_lwf_mc_loss_against_hand_computed_values():
+    """Per class a binary cross-entropy: old classes against the old model's sigmoid, new ones against the label."""
+    from trainables.class_incremental import Target, lwf_mc_loss
+
+    # O = 1 old class, 1 new; all logits 0: each of the two terms is ln 2
+    zeros = Target(torch.tensor([1]), torch.tensor([[0.0]]), 1, 0)
+    assert lwf_mc_loss(torch.tensor([[0.0, 0.0]]), zeros).item() == pytest.approx(2 * LN2)
+    # z = [2, -1], the old model's logit ln 3 (sigmoid 3/4), label 1 (the new class):
+    # old: 3/4 softplus(-2) + 1/4 softplus(2) = softplus(-2) + 1/2 = 0.626928; new: softplus(1) = 1.313262
+    target = Target(torch.tensor([1]), torch.tensor([[math.log(3)]]), 1, 0)
+    assert lwf_mc_loss(torch.tensor([[2.0, -1.0]]), target).item() == pytest.approx(1.9401896985, abs=1e-7)
+    # averaged over the batch, summed over the classes
+    two = Target(torch.tensor([1, 1]), torch.tensor([[math.log(3)], [0.0]]), 2, 0)
+    assert lwf_mc_loss(torch.tensor([[2.0, -1.0], [0.0, 0.0]]), two).item() == \
+           pytest.approx((1.9401896985 + 2 * LN2) / 2, abs=1e-7)
+    # an old logit equal to the old model's is not pulled (distillation's gradient sigma(z) - sigma(z_old) = 0);
+    # the new class's is pulled up towards its label
+    z = torch.tensor([[math.log(3), 0.0]], requires_grad=True)
+    lwf_mc_loss(z, target).backward()
+    assert z.grad[0, 0].item() == pytest.approx(0.0, abs=1e-7) and z.grad[0, 1].item() == pytest.approx(-0.5)
+
+
+def test_incremental_loss_adds_ce_kd_and_the_scaling_term_on_their_rows():
+    """CE over the new classes' logits on the real rows, KD over the old classes' on the distillation rows, and
+    the scaling term of the head (O = 2 old classes, N = 2 new ones)."""
+    from trainables.class_incremental import Target, incremental_loss
+
+    # old rows (3, 4), (0, 1): mean norm 3; new rows (6, 8), (0, 0): mean norm 5 -> L_scale = (5 - 3)^2 = 4
+    head = _grown_head([[3.0, 4.0], [0.0, 1.0]], [[6.0, 8.0], [0.0, 0.0]])
+    # CE of the new logits [0, 0] with label 2 (the first new class): ln 2; the old logits [1, 0] equal the old
+    # model's: KD 0
+    agree = Target(torch.tensor([2]), torch.tensor([[1.0, 0.0]]), 1, 0)
+    loss = incremental_loss(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), agree, head, temperature=2.0, kd_weight=1.0,
+                            scale_weight=0.5)
+    assert loss.item() == pytest.approx(LN2 + 0.5 * 4, abs=1e-6)
+    # the CE term does not read the old logits: without KD and the scaling term, any old logits give ln 2
+    loss = incremental_loss(torch.tensor([[9.0, -9.0, 0.0, 0.0]]), agree, head, 2.0, kd_weight=0.0, scale_weight=0.0)
+    assert loss.item() == pytest.approx(LN2, abs=1e-6)
+    # KD at T = 1 of old logits [0, 0] against [ln 3, 0]: 0.130812 (test_kd_loss_...), weighted 2
+    proxy = Target(torch.tensor([3]), torch.tensor([[math.log(3), 0.0]]), 1, 0)
+    loss = incremental_loss(torch.zeros(1, 4), proxy, head, temperature=1.0, kd_weight=2.0, scale_weight=0.0)
+    assert loss.item() == pytest.approx(LN2 + 2 * 0.1308120359, abs=1e-6)  # float32
+    # DeGAN's batch: row 0 a new image (CE only), row 1 a generated one (KD only, its new-class logits unread)
+    degan = Target(torch.tensor([2, 0]), torch.tensor([[math.log(3), 0.0]]), 1, 1)
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 5.0, -5.0]])
+    loss = incremental_loss(logits, degan, head, temperature=1.0, kd_weight=1.0, scale_weight=0.0)
+    assert loss.item() == pytest.approx(LN2 + 0.1308120359, abs=1e-6)
+
+
+def test_grown_model_keeps_the_old_logits_and_fixed_representation_trains_new_rows_only():
+    from harness.models import build_classifier
+    from trainables.class_incremental import grow
+
+    torch.manual_seed(0)
+    old = build_classifier("resnet8", 3, 32, 4).eval().requires_grad_(False)  # BatchNorm in the body
+    x = torch.randn(6, 3, 32, 32)
+    with torch.no_grad():
+        before = old(x)
+    grown = grow(old, 3).eval()
+    with torch.no_grad():
+        logits = grown(x)
+    assert logits.shape == (6, 7) and torch.equal(logits[:, :4], before)  # bit for bit, before training
+    assert all(p.requires_grad for p in grown.parameters())  # finetuning: every weight learns
+    # the fixed representation: only the new head rows learn; BatchNorm keeps the old statistics in train mode
+    fixed = grow(old, 3, fixed_representation=True)
+    learn = {name for name, p in fixed.named_parameters() if p.requires_grad}
+    assert learn == {"head.new.weight", "head.new.bias"}
+    opt = torch.optim.SGD([p for p in fixed.parameters() if p.requires_grad], lr=1.0)
+    fixed.train()
+    torch.nn.functional.cross_entropy(fixed(x), torch.tensor([4, 5, 6, 4, 5, 6])).backward()
+    opt.step()
+    fixed.eval()
+    with torch.no_grad():
+        after = fixed(x)
+    assert torch.equal(after[:, :4], before) and not torch.equal(after[:, 4:], logits[:, 4:])
+    with torch.no_grad():
+        assert torch.equal(old(x), before)  # the old model is a copy, untouched
+
+
+def test_train_epoch_scores_a_tuple_target_on_its_labels():
+    """A target tuple: train accuracy reads its first item (the labels), the loss all of it."""
+    from trainables.class_incremental import Target, lwf_mc_loss
+
+    model = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(2))  # logits = x
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    target = Target(torch.tensor([1, 1]), torch.zeros(2, 1), 2, 0)
+    stats = train_epoch(model, torch.optim.SGD(model.parameters(), lr=0.0), [(x, target)], lwf_mc_loss)
+    assert stats["train_acc"] == pytest.approx(50.0) and stats["images"] == 2
+    assert stats["train_loss"] == pytest.approx(lwf_mc_loss(x, target).item())
+
+
+def test_class_split_is_a_seeded_draw_of_disjoint_groups():
+    from trainables.class_incremental import ClassIncrementalConfig, class_split
+
+    cfg = ClassIncrementalConfig(dataset="cifar10", model="lenet", old_classes=5, new_classes=4, seed=0)
+    old, new = class_split(cfg, 10)
+    assert len(old) == 5 and len(new) == 4 and not set(old) & set(new) and list(old) == sorted(old)
+    assert class_split(cfg, 10) == (old, new)  # seeded
+    draws = {class_split(dataclasses.replace(cfg, seed=s), 10) for s in range(5)}
+    assert len(draws) > 1  # class_seed -1: each trial seed draws its own classes
+    fixed = {class_split(dataclasses.replace(cfg, seed=s, class_seed=7), 10) for s in range(5)}
+    assert len(fixed) == 1  # a class_seed fixes one draw for every seed
+    with pytest.raises(ConfigError):
+        class_split(dataclasses.replace(cfg, new_classes=6), 10)
+
+
+def test_by_class_renumbers_old_then_new_and_tests_every_class_seen():
+    from harness.train import CellData
+    from trainables.class_incremental import ClassIncrementalConfig, by_class
+
+    y = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    x = torch.arange(8, dtype=torch.uint8).view(8, 1, 1, 1).expand(8, 1, 2, 2).contiguous()  # image i: pixels i
+    full = CellData(x, y, x, y, x, y, (1, 2, 2), 4, "split", "data")
+    cfg = ClassIncrementalConfig(dataset="cifar10", model="lenet", old_classes=2, new_classes=1, max_eval_images=0)
+    old_data, new_data = by_class(cfg, full, (1, 3), (0,))  # class 2 is in neither group
+    assert old_data.train_y.tolist() == [0, 1, 0, 1] and old_data.train_x[:, 0, 0, 0].tolist() == [1, 3, 5, 7]
+    assert old_data.num_classes == 2 and old_data.test_y.tolist() == [0, 1, 0, 1]
+    assert new_data.train_y.tolist() == [2, 2] and new_data.train_x[:, 0, 0, 0].tolist() == [0, 4]
+    assert new_data.num_classes == 3 and new_data.val_y.tolist() == [2, 2]  # new_val: the new classes only
+    assert new_data.test_y.tolist() == [2, 0, 1, 2, 0, 1]  # every class seen, none other
+    assert old_data.data_key != new_data.data_key and "data" in old_data.data_key
+    _, oracle = by_class(dataclasses.replace(cfg, selection="all_val"), full, (1, 3), (0,))
+    assert oracle.val_y.tolist() == [2, 0, 1, 2, 0, 1]
+
+
+def test_class_incremental_config_checks_and_old_config():
+    from harness.train import ClassifierConfig
+    from trainables.class_incremental import ClassIncrementalConfig
+
+    cfg = ClassIncrementalConfig(dataset="cifar10", model="lenet", seed=2, train_pool=1000, old_classes=5,
+                                 new_classes=5, patience=3)
+    old = cfg.old_config()
+    assert type(old) is ClassifierConfig and not old.test_every_epoch
+    assert (old.model, old.seed, old.train_pool, old.patience, old.lr) == ("lenet", 2, 1000, 3, cfg.lr)
+    assert (ClassIncrementalConfig().dataset, ClassIncrementalConfig().model) == ("cifar100", "resnet32")
+    for bad in ({"strategy": "icarl"}, {"selection": "test"}, {"old_classes": 1}, {"new_classes": 0},
+                {"class_seed": -2}, {"test_every_epoch": True}, {"temperature": 0.0}, {"kd_weight": -1.0},
+                {"scale_weight": -0.1}, {"lambda_d": -1.0}, {"gan": dataclasses.replace(cfg.gan, arch="dcgan")}):
+        with pytest.raises(ConfigError):
+            dataclasses.replace(cfg, **bad)

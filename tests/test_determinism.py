@@ -46,9 +46,11 @@ MEASUREMENTS = {M.FID_CLASSIFIER, M.FID_INCEPTION, M.IS_MEAN, M.IS_STD, M.KID_ME
                 M.FID_PRETRAINED_INCEPTION}
 DISTIL = "GAN distillation | LeNet"  # the quickstart cell whose every epoch is compared
 # The methods outside the quickstart: the cell of each that exercises most of it (filtered_sampling: on the fly,
-# filter, transforms; multi_gan: a conditioned chain of 2 GANs, Slim's sample weights, the filter)
+# filter, transforms; multi_gan: a conditioned chain of 2 GANs, Slim's sample weights, the filter; class_incremental:
+# the old model, the generator, KD on generated batches and the logit-scaling term)
 TWINS = {"slim2020.table1": "On-the-fly + transforms + filtering | Accuracy",
-         "slim2020.table3": "C (identity) | |G| = 2", "addepalli2020.table1": "(Ours) DeGAN | F-MNIST"}
+         "slim2020.table3": "C (identity) | |G| = 2", "addepalli2020.table1": "(Ours) DeGAN | F-MNIST",
+         "addepalli2020.table3": "DeGAN (Ours) | Accuracy (%)"}
 # Bookkeeping of where and how fast a trial ran, not what it computed: a stage is computed by whichever
 # trial of a run gets there first, and wall time is wall time.
 NOT_COMPUTED = {M.WALL_S, M.STAGES_COMPUTED, M.STAGES_REUSED, M.STAGES_STALE}

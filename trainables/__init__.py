@@ -31,4 +31,4 @@ def run_trial(space: dict[str, Any]) -> None:
 
 
 # Importing a method's module registers it.
-from trainables import baseline, degan, filtered_sampling, gan_augmentation, gan_distillation, multi_gan  # noqa: E402,F401
+from trainables import baseline, class_incremental, degan, filtered_sampling, gan_augmentation, gan_distillation, multi_gan  # noqa: E402,F401

@@ -58,17 +58,18 @@ import torch
 from ray import tune
 
 from harness import metrics as M
-from harness.checkpoint import FolderCheckpointer, TuneCheckpointer, rng_states, seed_everything, set_rng_states
+from harness.checkpoint import TuneCheckpointer
 from harness.config import check
 from harness.data import Proxy, ProxyData, augment, read_proxy, to_float, to_uint8
-from harness.degan import generator_loss_terms, teacher_view
+from harness.degan import generator_stage as shared_generator_stage
+from harness.degan import teacher_view
 from harness.fidelity import measurement_rng
-from harness.gan_train import DIVERGED, GANConfig, GANState, gan_epoch
+from harness.gan_train import GANConfig
 from harness.gans import UNCONDITIONAL_GANS, sample_unconditional
-from harness.models import CLASSIFIERS, build_classifier
-from harness.stages import stage, stage_counts
+from harness.models import CLASSIFIERS
+from harness.stages import stage_counts
 from harness.storage import atomic_write
-from harness.train import (ClassifierConfig, cell_data, classifier_stage, epoch_steps, eval_subset, fit_classifier,
+from harness.train import (ClassifierConfig, cell_data, epoch_steps, eval_subset, fit_classifier, frozen_classifier,
                            kd_loss, real_batches)
 from harness.trial import setup, stage_root
 from trainables import register_method
@@ -164,61 +165,15 @@ class DeganConfig(ClassifierConfig):
 
 def teacher_stage(cfg: DeganConfig, data, device, root):
     """The frozen teacher (a cached stage): (stage, network in eval mode without gradients, its fitted run)."""
-    tcfg = cfg.teacher_config()
-    st, fitted = classifier_stage(tcfg, data, device, root, FolderCheckpointer)
-    if "acc" not in fitted.get("kept", {}):
-        raise RuntimeError(f"the teacher {tcfg.model} diverged: no weights to freeze")
-    net = build_classifier(tcfg.model, data.shape[0], data.shape[1], data.num_classes).to(device)
-    net.load_state_dict(fitted["kept"]["acc"]["model"])
-    return st, net.eval().requires_grad_(False), fitted
-
-
-GENERATOR_FILE = "generator.pt"
+    return frozen_classifier(cfg.teacher_config(), data, device, root, "teacher")
 
 
 def generator_stage(cfg: DeganConfig, teacher, proxy: ProxyData, inputs: tuple[str, ...], data, device, root):
     """The DeGAN generator of ``cfg`` (DCGAN at lambda_e = lambda_d = 0) trained on the proxy's training images
-    against the frozen teacher (a cached stage, checkpointed every epoch; ``inputs``: the teacher's and the
-    proxy's keys). Each epoch ends with the teacher's view of ``view_images`` samples, from a stream of its own.
-    Returns (stage, G in eval mode without gradients, per-epoch history)."""
-    c, h, k = data.shape[0], data.shape[1], data.num_classes  # an unconditional G ignores k
-
-    def teacher_terms(fake: torch.Tensor, _labels: torch.Tensor) -> torch.Tensor:
-        logits = teacher(fake)  # eval mode, no weight gradients: only G moves (gan_epoch's backward(inputs=G))
-        return generator_loss_terms(logits, cfg.lambda_e, cfg.lambda_d)
-
-    def view(G, epoch: int) -> dict:
-        g = measurement_rng(cfg.seed, epoch, "degan_view")
-        return teacher_view(teacher, torch.cat([sample_unconditional(G, min(500, cfg.view_images - i), g, device)
-                                                for i in range(0, cfg.view_images, 500)]))
-
-    def compute(artifact: Path, work: Path) -> None:
-        ckpt = FolderCheckpointer(work)
-        rng = seed_everything(cfg.seed)
-        state = GANState.create(cfg.gan, c, h, k, device)
-        history, start = [], 1
-        if saved := ckpt.restore():
-            state.load_state_dict(saved["gan"])
-            set_rng_states(saved["rng"], rng)
-            history, start = saved["history"], saved["epoch"] + 1
-        for epoch in range(start, cfg.gan.epochs + 1):
-            stats = gan_epoch(state, cfg.gan, proxy.train_x, proxy.train_y, rng,
-                              teacher_terms if cfg.lambda_e or cfg.lambda_d else None)
-            seen = view(state.gan.generator, epoch) if not stats[DIVERGED] else {}
-            history.append({"epoch": epoch, **stats, **seen})
-            ckpt.save({}, {"gan": state.state_dict(), "rng": rng_states(rng), "history": history, "epoch": epoch})
-            if stats[DIVERGED]:
-                break
-        atomic_write(artifact / GENERATOR_FILE, lambda f: torch.save(
-            {"generator": state.gan.generator.state_dict(), "history": history}, f))
-
-    key = {"gan": dataclasses.asdict(cfg.gan), "lambda_e": cfg.lambda_e, "lambda_d": cfg.lambda_d, "seed": cfg.seed,
-           "proxy": dataclasses.asdict(cfg.proxy), "proxy_pool": cfg.proxy_pool, "view_images": cfg.view_images}
-    st = stage(root, "degan_generator", key, inputs, compute)
-    payload = torch.load(st.path(GENERATOR_FILE), map_location=device, weights_only=False)
-    G = GANState.create(cfg.gan, c, h, k, device).gan.generator
-    G.load_state_dict(payload["generator"])
-    return st, G.eval().requires_grad_(False), payload["history"]
+    against the frozen teacher (harness.degan.generator_stage: a cached stage, checkpointed every epoch; ``inputs``:
+    the teacher's and the proxy's keys). Returns (stage, G in eval mode without gradients, per-epoch history)."""
+    source = {"proxy": dataclasses.asdict(cfg.proxy), "proxy_pool": cfg.proxy_pool}
+    return shared_generator_stage(cfg, teacher, proxy.train_x, proxy.train_y, source, inputs, data, device, root)
 
 
 # ------------------------------------------------------------------------------------------------------
