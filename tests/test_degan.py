@@ -316,6 +316,11 @@ def test_incremental_loss_adds_ce_kd_and_the_scaling_term_on_their_rows():
     proxy = Target(torch.tensor([3]), torch.tensor([[math.log(3), 0.0]]), 1, 0)
     loss = incremental_loss(torch.zeros(1, 4), proxy, head, temperature=1.0, kd_weight=2.0, scale_weight=0.0)
     assert loss.item() == pytest.approx(LN2 + 2 * 0.1308120359, abs=1e-6)  # float32
+    # the temperature reaches the KD term: at T = 2 the soft term of old logits [0, 0] against [ln 9, 0] is
+    # T^2 KL(softmax([ln 9, 0] / 2) = [3/4, 1/4] || [1/2, 1/2]) = 4 (3/4 ln 3/2 + 1/4 ln 1/2) = 0.5232481
+    hot = Target(torch.tensor([3]), torch.tensor([[math.log(9), 0.0]]), 1, 0)
+    loss = incremental_loss(torch.zeros(1, 4), hot, head, temperature=2.0, kd_weight=1.0, scale_weight=0.0)
+    assert loss.item() == pytest.approx(LN2 + 4 * (0.75 * math.log(1.5) + 0.25 * math.log(0.5)), abs=1e-6)
     # DeGAN's batch: row 0 a new image (CE only), row 1 a generated one (KD only, its new-class logits unread)
     degan = Target(torch.tensor([2, 0]), torch.tensor([[math.log(3), 0.0]]), 1, 1)
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 5.0, -5.0]])
@@ -342,13 +347,15 @@ def test_grown_model_keeps_the_old_logits_and_fixed_representation_trains_new_ro
     learn = {name for name, p in fixed.named_parameters() if p.requires_grad}
     assert learn == {"head.new.weight", "head.new.bias"}
     opt = torch.optim.SGD([p for p in fixed.parameters() if p.requires_grad], lr=1.0)
+    with torch.no_grad():
+        new_before = fixed.eval()(x)[:, 4:]  # this model's own new rows, before its step
     fixed.train()
     torch.nn.functional.cross_entropy(fixed(x), torch.tensor([4, 5, 6, 4, 5, 6])).backward()
     opt.step()
     fixed.eval()
     with torch.no_grad():
         after = fixed(x)
-    assert torch.equal(after[:, :4], before) and not torch.equal(after[:, 4:], logits[:, 4:])
+    assert torch.equal(after[:, :4], before) and not torch.equal(after[:, 4:], new_before)
     with torch.no_grad():
         assert torch.equal(old(x), before)  # the old model is a copy, untouched
 
@@ -397,6 +404,9 @@ def test_by_class_renumbers_old_then_new_and_tests_every_class_seen():
     assert new_data.num_classes == 3 and new_data.val_y.tolist() == [2, 2]  # new_val: the new classes only
     assert new_data.test_y.tolist() == [2, 0, 1, 2, 0, 1]  # every class seen, none other
     assert old_data.data_key != new_data.data_key and "data" in old_data.data_key
+    # another draw of the classes is other data: its stages (old model, generator) never share a key with these
+    other_old, other_new = by_class(cfg, full, (0, 3), (1,))
+    assert other_old.data_key != old_data.data_key and other_new.data_key != new_data.data_key
     _, oracle = by_class(dataclasses.replace(cfg, selection="all_val"), full, (1, 3), (0,))
     assert oracle.val_y.tolist() == [2, 0, 1, 2, 0, 1]
 
@@ -416,3 +426,21 @@ def test_class_incremental_config_checks_and_old_config():
                 {"scale_weight": -0.1}, {"lambda_d": -1.0}, {"gan": dataclasses.replace(cfg.gan, arch="dcgan")}):
         with pytest.raises(ConfigError):
             dataclasses.replace(cfg, **bad)
+
+
+def test_group_accuracy_splits_the_test_images_into_old_and_new_classes():
+    """Old classes 0..O-1, new O..: a model that always predicts old class 0 is right on old class 0's images only."""
+    from harness import metrics as M
+    from harness.train import CellData
+    from trainables.class_incremental import group_accuracy
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([1.0, 0.0, 0.0]))  # always class 0
+    x = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    data = CellData(x, torch.tensor([0, 1, 2, 2]), x, torch.tensor([0, 1, 2, 2]), x.float(),
+                    torch.tensor([0, 1, 2, 2]), (1, 2, 2), 3, "split", "data")
+    out = group_accuracy(model, {"model": model.state_dict()}, data, n_old=2, batch_size=2)
+    assert out[M.TEST_ACC_OLD_CLASSES] == pytest.approx(50.0) and out[M.TEST_ACC_NEW_CLASSES] == pytest.approx(0.0)
+    assert all(math.isnan(v) for v in group_accuracy(model, None, data, 2, 2).values())  # diverged: no weights

@@ -41,8 +41,9 @@ Choices the paper leaves open (each a config field or stated here):
   every class for model selection.
 - The losses "to learn the new classes" and "to avoid catastrophic forgetting" (Sec. 5.2, citing Li and Hoiem
   2017): as LwF's, softmax CE over the new classes' logits only (LwF's new-task head) and Hinton's KD on the old
-  classes' logits at LwF's temperature T = 2 and weight 1 (``temperature``, ``kd_weight``; the DeGAN code's T = 20
-  was for distillation from scratch). NOTE: CE over all classes seen pushes every old logit down on every new image,
+  classes' logits at LwF's temperature T = 2 (``temperature``; the DeGAN code's T = 20 was for distillation from
+  scratch) and LwF's weight lambda_o = 1: harness.train.kd_loss multiplies the soft term by T^2 (Hinton's
+  convention), LwF's softened cross-entropy does not, so ``kd_weight`` 1 / T^2 = 0.25 is LwF's 1. NOTE: CE over all classes seen pushes every old logit down on every new image,
   which KD (a softmax over the old logits only) cannot see: in a sanity run (CIFAR-10's 10,000-image pool, 5 + 5
   classes, LeNet, 4 epochs of Adam at 1e-3) it left 0.0% old-class test accuracy, with or without the scaling term
   (which did equalise the norms); CE over the new logits 26.5% (27.1% with the scaling term at weight 1).
@@ -57,21 +58,32 @@ Choices the paper leaves open (each a config field or stated here):
   only (Rebuffi et al. 2017 Sec. 4: iCaRL without exemplars, classifying by the network's output; the argmax of the
   logits, as the sigmoid is monotone). Summed over the classes and averaged over the batch: iCaRL's code averages
   over the classes too (lr 2.0), which is our sum at lr 2.0 / K; the sum keeps CE's gradient scale so one learning
-  rate serves every row. No temperature, KD weight or scaling term.
-- Finetuning and the fixed representation train with softmax CE (the paper's own loss for the new classes).
+  rate serves every row. No temperature, KD weight or scaling term. Its old model is every row's, trained with
+  softmax CE (so that the five rows share one old model and differ in the update alone); iCaRL trains every step,
+  the first included, with the per-class sigmoid loss, so its LwF.MC distils a sigmoid network's calibrated
+  outputs, ours the sigmoid of a softmax network's logits (only their differences were trained).
+- Finetuning and the fixed representation train with softmax CE (the paper's own loss for the new classes;
+  iCaRL's baselines used its sigmoid network).
+- Nothing in proxy_kd's and degan_kd's losses compares an old logit with a new one (CE reads the new logits, KD the
+  old ones, each blind to a shift of its group): how the two groups compare at test time rests on the grown
+  head's symmetric start and on the scaling term (norms of the weight rows; biases excluded).
 - The generator: DeGAN's, weights as the released code's (harness.degan.VARIANTS["code"]: lambda_e 0,
   lambda_d 5), trained ``gan.epochs`` on the new classes' training images (all of them are the proxy).
 - degan_kd's generated batch: ``batch_size`` images of G in eval mode, fresh each step, with the real batch's crop
   and flip; the CE term sees the new images only, the KD term the generated ones only ("This generated data is
   used in the Distillation Loss component"). Its train accuracy counts the new images against their labels and the
-  generated ones against the old model's argmax (agreement).
+  generated ones against the old model's argmax (agreement). G's latents and their crop and flip come from the
+  training generator (so that a resumed trial draws the same ones): after the first step, degan_kd's real batches
+  are not the other rows' (the rows are paired by old model and data, not batch by batch).
 - An epoch: one pass over the new classes' training images (harness.train.epoch_steps), for every row; degan_kd's
   steps also carry a generated batch, so its images seen are about twice the others'.
 - Model selection and early stopping (``selection``): a data-free learner has no old-class images. "new_val" (the
   default): the new classes' held-out images, classified over all classes seen: what the setting allows; it sees
   no forgetting, so it stops when the new classes stop improving, and every row is selected by the same rule, so
-  rows differ in their losses only. "all_val": the held-out images of old and new classes (labelled old data the
-  setting forbids): an oracle, to measure how much selection matters.
+  rows differ in their losses only. The rule favours the epochs that predict new classes most readily, which are
+  the epochs that have forgotten most. "all_val": the held-out images of old and new classes (labelled old data
+  the setting forbids): an oracle, to measure how much selection matters. iCaRL reports the model after its 70
+  epochs, with no selection; a "last epoch" rule is not built.
 - The old model's recipe is the incremental step's (the config's optimiser, schedule, augmentation and patience;
   iCaRL trains every step alike). The paper gives no hyperparameters for Sec. 5.2: the paper profile takes
   iCaRL's (search_spaces/addepalli2020.py).
@@ -119,15 +131,17 @@ class ClassIncrementalConfig(ClassifierConfig):
     """The incremental step's classifier config (``model``, optimiser, budget; also the old model's recipe), plus
     the class split, the strategy, its losses and DeGAN's generator. Defaults: the paper's setting (CIFAR-100, 20
     old then 20 new classes, ResNet-32) with iCaRL's schedule (Rebuffi et al. 2017 Sec. 4: batches of 128, 70
-    epochs, lr divided by 5 after epochs 49 and 63, weight decay 1e-5) at an lr for our summed losses."""
+    epochs, lr divided by 5 after epochs 49 and 63) with He et al.'s CIFAR lr and weight decay for softmax CE
+    (iCaRL's lr 2.0 and weight decay 1e-5 apply to a sigmoid loss averaged over its 100 outputs: 0.02 and 2e-3 on
+    our per-class sum, a scale only LwF.MC's loss has)."""
 
     dataset: str = "cifar100"
     fraction: float = 0.9  # of each class's training images: the training part
     val_fraction: float = 0.1  # ... and the held-out part, for model selection (the paper holds none out)
     model: str = "resnet32"  # the old and the incremental model (Sec. 5.2: ResNet-32, as Rebuffi et al.)
     optimizer: str = "sgd"
-    lr: float = 0.1  # He et al.'s for CE; iCaRL's 2.0 on a loss averaged over 40 classes is 0.05 on our sum
-    weight_decay: float = 1e-5
+    lr: float = 0.1  # He et al.'s for softmax CE on CIFAR (class docstring: iCaRL's 2.0 is for its own loss scale)
+    weight_decay: float = 5e-4  # He et al.'s
     milestones: tuple[int, ...] = (49, 63)
     gamma: float = 0.2
     batch_size: int = 128
@@ -138,7 +152,7 @@ class ClassIncrementalConfig(ClassifierConfig):
     class_seed: int = -1  # seeds the draw of the old and new classes (-1: the trial's seed)
     strategy: str = "degan_kd"  # the row of Table 3: one of STRATEGIES
     temperature: float = 2.0  # KD temperature T (Li and Hoiem 2017's 2; the paper gives none)
-    kd_weight: float = 1.0  # weight of the KD term beside CE (Li and Hoiem's lambda_o = 1); proxy_kd, degan_kd
+    kd_weight: float = 0.25  # of the KD term beside CE: 1 / T^2 is Li and Hoiem's lambda_o = 1; proxy_kd, degan_kd
     scale_weight: float = 1.0  # weight of the logit-scaling regulariser (0: off); proxy_kd, degan_kd
     selection: str = "new_val"  # what selects and early-stops the incremental model: one of SELECTIONS
     # DeGAN's generator (degan_kd): dfgan.py's DCGAN and loss weights, as trainables/degan.py's defaults
