@@ -10,7 +10,7 @@ Table 1's Fashion-MNIST column (LeNet -> LeNet-half; proxy: CIFAR-10, converted 
 here, on the JPEG CIFAR-10 (labelled so in every report). Its CIFAR-10 column (AlexNet -> AlexNet-half; proxy: the
 90 CIFAR-100 classes outside vehicles 1 and 2) and its CIFAR-100 column (Inception-V3 -> ResNet-18; proxy:
 CIFAR-10) are tables of their own (`addepalli2020.table1_cifar10`, `table1_cifar100`: a table has one dataset);
-both need CIFAR-100, which is not offline here: offline, only the CIFAR-10 column's teacher and true-data rows run. The Kimura et al. and ZSKD rows (other work's results) are printed from the paper, never run.
+both need CIFAR-100, which is not offline here: offline, only the CIFAR-10 column's teacher row runs. The Kimura et al. and ZSKD rows (other work's results) are printed from the paper, never run.
 Rows run with the released code's settings (harness.degan.VARIANTS["code"]); one more row runs the paper's Eq. 7
 with the entropy loss on (VARIANTS["paper"]).
 
@@ -216,7 +216,8 @@ register_table(Table(
 # DeGAN rows are Table 2's first column, the same configs and so the same trials; the teacher and true-data rows
 # share that column's teacher stage. CIFAR-100 (Inception-V3 -> ResNet-18, proxy: CIFAR-10). Both need CIFAR-100
 # (the proxy of one, the true data of the other), which is not offline here: offline, `reproduce` runs the CIFAR-10
-# column's teacher and true-data rows and names what the rest needs.
+# column's teacher row (every student, the true-data one too, is selected on held-out proxy images) and names what
+# the rest needs.
 C10, C100 = "CIFAR-10", "CIFAR-100"
 ROWS1 = {TEACHER: {"kd_source": "teacher"}, TRUE: {"kd_source": "true"}, PROXY: {"kd_source": "proxy"},
          DCGAN: {"kd_source": "generator", "lambda_e": 0.0, "lambda_d": 0.0}, DEGAN: {"kd_source": "generator"}}
@@ -247,7 +248,8 @@ for col, dataset, profiles in ((C10, "cifar10", TABLE2_PROFILES), (C100, "cifar1
               + ("The proxy, DCGAN and DeGAN rows are Table 2's 'CIFAR-100, 90 classes' column (the same trials). "
                  if col == C10 else "The proxy is CIFAR-10's training images at CIFAR-100's size. ")
               + "CIFAR-100 is not offline here (`gansweep data prepare cifar100` where a network reaches it)"
-              + (": offline only the teacher and true-data rows run." if col == C10
+              + (": offline only the teacher row runs (every student, the true-data one too, is selected on held-out "
+                 "proxy images)." if col == C10
                  else "; or run the table with --dataset, labelled.")))
 
 # ---- Table 3 -------------------------------------------------------------------------------------------------
