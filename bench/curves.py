@@ -3,8 +3,9 @@
     python bench/curves.py --out runs [--table quickstart] [--seed 0]
 
 For each classifier stage (a baseline cell: validation accuracy per epoch), each GAN stage (classifier-
-feature FID per epoch, when it early-stopped on it) and each stage-3 trial (validation accuracy per
-distillation epoch), one line: where the best epoch was, where training stopped, and the curve. Evidence
+feature FID per epoch, when it early-stopped on it), each DeGAN generator (the teacher's class balance of its
+samples per epoch) and each other trial (validation accuracy per epoch: stage 3 of GAN distillation, a DeGAN
+student, a class-incremental step, a classifier on generated images), one line: where the best epoch was, where training stopped, and the curve. Evidence
 for issue 8's "the baseline's validation accuracy has plateaued at that budget (its curve)".
 """
 
@@ -47,12 +48,26 @@ def gan_stages(stages: Path) -> None:
               f"FID per epoch: {_fmt(fids)}")
 
 
-def stage3(out: Path, table: str | None, seed: int | None) -> None:
+def degan_generators(stages: Path) -> None:
+    """DeGAN's generators train fixed epochs (no validation signal): the teacher's class balance of their samples
+    per epoch, the signal the diversity loss is for."""
+    for folder in sorted(stages.glob("degan_generator-*")):
+        if "." in folder.name:
+            continue
+        history = torch.load(folder / "generator.pt", weights_only=False)["history"]
+        balance = [r.get("kd_source_balance", math.nan) for r in history]
+        print(f"degan generator {folder.name[:32]}: {len(history)} epochs; class balance (%) per epoch: "
+              f"{_fmt(balance)}")
+
+
+def trials(out: Path, table: str | None, seed: int | None) -> None:
+    """Each trial's own training (stage 3 of gan_distillation, a DeGAN student, a class-incremental step, a
+    classifier on generated images): validation accuracy per epoch, as its Tune reports have it."""
     if not (out / "results.parquet").exists():
-        print("stage 3: no results.parquet yet (it is written when the run ends)")
+        print("trials: no results.parquet yet (it is written when the run ends)")
         return
     rows = pd.read_parquet(out / "results.parquet")
-    rows = rows[rows["method"] == "gan_distillation"]
+    rows = rows[rows["method"] != "baseline"]  # a baseline is its classifier stage, printed above
     if table:
         rows = rows[rows["table"] == table]
     if seed is not None:
@@ -60,8 +75,8 @@ def stage3(out: Path, table: str | None, seed: int | None) -> None:
     for _, row in rows.drop_duplicates("identity").iterrows():
         lines = (Path(row["trial_path"]) / "result.json").read_text().splitlines()
         reports = [json.loads(x) for x in lines if x.strip()]
-        accs = [r["val_acc"] for r in reports]
-        print(f"stage 3 {row['table']} {row['cell']} seed {row['seed']}: {len(accs)} epochs, "
+        accs = [r.get("val_acc", math.nan) for r in reports]
+        print(f"{row['method']} {row['table']} {row['cell']} seed {row['seed']}: {len(accs)} epochs, "
               f"stopped early {bool(row.get('stopped_early'))}, best val acc epoch {row['best_val_acc_epoch']:.0f}; "
               f"val acc per epoch: {_fmt(accs)}")
 
@@ -75,7 +90,8 @@ def main() -> None:
     stages = args.out / "cache" / "stages"
     classifier_stages(stages)
     gan_stages(stages)
-    stage3(args.out, args.table, args.seed)
+    degan_generators(stages)
+    trials(args.out, args.table, args.seed)
 
 
 if __name__ == "__main__":
