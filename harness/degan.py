@@ -66,6 +66,24 @@ def teacher_view(teacher: torch.nn.Module, x: torch.Tensor, batch_size: int = 50
             M.KD_SOURCE_ENTROPY: float(entropy_loss(logits)), M.KD_SOURCE_DIVERSITY: float(diversity_loss(logits))}
 
 
+def generated_images(G: torch.nn.Module, n: int, seed: int, epoch: int, device) -> torch.Tensor:
+    """``n`` images of the unconditional ``G`` for measuring (the teacher's view), in batches of 500, from the
+    measurement stream (seed, epoch, "degan_view"): drawing them changes no training."""
+    from harness.fidelity import measurement_rng
+    from harness.gans import sample_unconditional
+
+    g = measurement_rng(seed, epoch, "degan_view")
+    return torch.cat([sample_unconditional(G, min(500, n - i), g, device) for i in range(0, n, 500)])
+
+
+def picked_images(pool: torch.Tensor, n: int) -> torch.Tensor:
+    """A fixed pick of ``n`` of the uint8 ``pool``'s images, as floats (the teacher's view of real images)."""
+    from harness.data import to_float
+
+    pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:n].to(pool.device)
+    return to_float(pool[pick])
+
+
 # ------------------------------------------------------------------------------------------------------
 # The generator stage (Sec. 4.2): a GAN on proxy images, with the frozen teacher's two losses
 # ------------------------------------------------------------------------------------------------------
@@ -84,9 +102,7 @@ def generator_stage(cfg, teacher: torch.nn.Module, proxy_x: torch.Tensor, proxy_
     Returns (stage, G in eval mode without gradients, per-epoch history)."""
     # NOTE: imported here: search_spaces reads this module's VARIANTS, and harness.checkpoint imports Ray
     from harness.checkpoint import FolderCheckpointer, rng_states, seed_everything, set_rng_states
-    from harness.fidelity import measurement_rng
     from harness.gan_train import DIVERGED, GANState, gan_epoch
-    from harness.gans import sample_unconditional
     from harness.stages import stage
     from harness.storage import atomic_write
 
@@ -97,9 +113,7 @@ def generator_stage(cfg, teacher: torch.nn.Module, proxy_x: torch.Tensor, proxy_
         return generator_loss_terms(logits, cfg.lambda_e, cfg.lambda_d)
 
     def view(G, epoch: int) -> dict:
-        g = measurement_rng(cfg.seed, epoch, "degan_view")
-        return teacher_view(teacher, torch.cat([sample_unconditional(G, min(500, cfg.view_images - i), g, device)
-                                                for i in range(0, cfg.view_images, 500)]))
+        return teacher_view(teacher, generated_images(G, cfg.view_images, cfg.seed, epoch, device))
 
     def compute(artifact: Path, work: Path) -> None:
         ckpt = FolderCheckpointer(work)

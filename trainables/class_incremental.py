@@ -110,9 +110,8 @@ import torch.nn.functional as F
 from harness import metrics as M
 from harness.checkpoint import TuneCheckpointer, seed_everything
 from harness.config import ConfigError, check
-from harness.data import augment, to_float
-from harness.degan import generator_stage, teacher_view
-from harness.fidelity import measurement_rng
+from harness.data import augment
+from harness.degan import generated_images, generator_stage, picked_images, teacher_view
 from harness.gan_train import GANConfig
 from harness.gans import UNCONDITIONAL_GANS, sample_unconditional
 from harness.models import Classifier
@@ -368,14 +367,9 @@ def step_loss(cfg: ClassIncrementalConfig, model: Classifier):
 def view_of_distillation_data(cfg: ClassIncrementalConfig, old_net: nn.Module, G, data: CellData, device) -> dict:
     """The old model's view (harness.degan.teacher_view) of ``view_images`` images of what the distillation term
     sees: generated images for degan_kd (a stream of their own), the new training images otherwise (a fixed pick)."""
-    n = cfg.view_images
     if cfg.strategy == "degan_kd":
-        g = measurement_rng(cfg.seed, 0, "degan_view")
-        x = torch.cat([sample_unconditional(G, min(500, n - i), g, device) for i in range(0, n, 500)])
-    else:
-        pick = torch.randperm(len(data.train_y), generator=torch.Generator().manual_seed(0))[:n]
-        x = to_float(data.train_x[pick.to(data.train_x.device)])
-    return teacher_view(old_net, x)
+        return teacher_view(old_net, generated_images(G, cfg.view_images, cfg.seed, 0, device))
+    return teacher_view(old_net, picked_images(data.train_x, cfg.view_images))
 
 
 def group_accuracy(model: nn.Module, kept: dict | None, data: CellData, n_old: int, batch_size: int) -> dict:

@@ -62,7 +62,7 @@ from harness.checkpoint import TuneCheckpointer
 from harness.config import check
 from harness.data import Proxy, ProxyData, augment, read_proxy, to_float, to_uint8
 from harness.degan import generator_stage as shared_generator_stage
-from harness.degan import teacher_view
+from harness.degan import generated_images, picked_images, teacher_view
 from harness.fidelity import measurement_rng
 from harness.gan_train import GANConfig
 from harness.gans import UNCONDITIONAL_GANS, sample_unconditional
@@ -202,15 +202,10 @@ def student_batches(cfg: DeganConfig, source: str, teacher, G, proxy: ProxyData,
 
 def view_of_source(cfg: DeganConfig, teacher, G, proxy: ProxyData, data, device) -> dict:
     """The teacher's view of ``view_images`` images of what the student learns from (from streams of its own)."""
-    n = cfg.view_images
     if cfg.kd_source == "generator":
-        g = measurement_rng(cfg.seed, 0, "degan_view")
-        x = torch.cat([sample_unconditional(G, min(500, n - i), g, device) for i in range(0, n, 500)])
-    else:
-        pool = proxy.train_x if cfg.kd_source == "proxy" else data.train_x
-        pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:n].to(pool.device)
-        x = to_float(pool[pick])
-    return teacher_view(teacher, x)
+        return teacher_view(teacher, generated_images(G, cfg.view_images, cfg.seed, 0, device))
+    return teacher_view(teacher, picked_images(proxy.train_x if cfg.kd_source == "proxy" else data.train_x,
+                                               cfg.view_images))
 
 
 @torch.no_grad()
