@@ -49,8 +49,8 @@ SMOKE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "epochs": 1, "max_ba
          # 8 s with LeNet (2026-12-02); tests/test_models.py runs AlexNet, the mini and paper profiles train it
          SUBSTITUTE: {"model": {"alexnet": "lenet"}, "note": "smoke: small stand-ins, plumbing only"}}
 # converge: every stage trains until its own validation signal stops improving (classifier: validation
-# accuracy, patience 5; GAN: classifier-feature FID against the validation split, patience 6; stage 3:
-# validation accuracy, patience 5), each within a maximum, so differences between methods are not "more
+# accuracy, patience 8; GAN: classifier-feature FID against the validation split, patience 6; stage 3:
+# validation accuracy, patience 8), each within a maximum, so differences between methods are not "more
 # epochs". CIFAR-10 with AlexNet does not converge on a 2-core CPU within the 30 minutes a table may take
 # here, so this profile substitutes, and every report says so: Fashion-MNIST (a fixed class-balanced pool
 # of 10,000 training images, so the 20% cells train on 2,000: the paper's little-data regime), LeNet for

@@ -1,4 +1,7 @@
-"""gan_augmentation: a conditional GAN as a data-augmentation tool (Pennisi 2021, Table 3).
+"""gan_augmentation: a conditional GAN as a data-augmentation tool (the quickstart's augmentation row).
+
+Pennisi 2021's Table 3 row "GAN augmentation" is not this trainable: it is his stage 3 without the distillation
+term (``gan_distillation`` with ``dist_weight`` 0, search_spaces/pennisi2021.py), which is what his text describes.
 
 A GAN is pre-trained on the cell's real training subset (a cached stage shared by every cell with the
 same GAN config, subset and seed: the p_r cells of a table train one GAN). The classifier then trains
