@@ -217,6 +217,14 @@ class ClaimResult:
     planned: int = 0  # comparisons the claim makes in the table
 
     @property
+    def label(self) -> str:
+        """The verdict as shown: "reproduced" only when every planned comparison ran; when some have no results
+        (a column whose data is not here), "reproduced where run", so a claim about every proxy tested on one of
+        ten is not read as reproduced. Contradicted needs one counter-example, so it stays as it is."""
+        partial = self.verdict == stats.REPRODUCED and self.planned > len(self.comparisons)
+        return f"{self.verdict} where run" if partial else self.verdict
+
+    @property
     def seeds(self) -> str:
         ns = sorted({c.difference.n for c in self.comparisons})
         return "" if not ns else f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
@@ -286,8 +294,9 @@ def _claim_parts(r: ClaimResult) -> tuple[str, str, str, list[str]]:
 
 CLAIMS_NOTE = ("Each comparison is a difference in the claimed direction (better − worse; worse − better where "
                "lower is better), paired over seeds (seed s of every method shares its split and stage 1): "
-               "mean ± 95% t confidence interval, n matched seeds. Reproduced: every interval lies above 0; "
-               "contradicted: any lies below 0; inconclusive otherwise (one seed gives no interval).")
+               "mean ± 95% t confidence interval, n matched seeds. Reproduced: every interval lies above 0 "
+               "(\"where run\" when some planned comparisons have no results); contradicted: any lies below 0; "
+               "inconclusive otherwise (one seed gives no interval).")
 
 
 def claims_markdown(results: Sequence[ClaimResult], level: int = 2) -> list[str]:
@@ -296,7 +305,7 @@ def claims_markdown(results: Sequence[ClaimResult], level: int = 2) -> list[str]
     lines = [f"{'#' * level} Claims", "", CLAIMS_NOTE, ""]
     for r in results:
         who, claim, budget, comparisons = _claim_parts(r)
-        lines.append(f"- **{r.verdict}** ({who}): {claim}")
+        lines.append(f"- **{r.label}** ({who}): {claim}")
         lines.append(f"  - tested at {budget}")
         lines += [f"  - {c}" for c in comparisons]
     return lines + [""]
@@ -308,7 +317,7 @@ def claims_html(results: Sequence[ClaimResult], level: int = 2) -> list[str]:
     rows = []
     for r in results:
         who, claim, budget, comparisons = _claim_parts(r)
-        rows.append(f"<tr><td><span class='verdict {r.verdict.replace(' ', '-')}'>{html.escape(r.verdict)}</span></td>"
+        rows.append(f"<tr><td><span class='verdict {r.verdict.replace(' ', '-')}'>{html.escape(r.label)}</span></td>"
                     f"<td class='text'>{html.escape(claim)}<br><small>{html.escape(who)}</small></td>"
                     f"<td class='text'>{html.escape(budget)}</td>"
                     f"<td class='text nowrap'>{'<br>'.join(html.escape(c) for c in comparisons) or '—'}</td></tr>")
@@ -325,7 +334,7 @@ def claims_latex(results: Sequence[ClaimResult]) -> list[str]:
     for r in results:
         who, claim, budget, comparisons = _claim_parts(r)
         sub = "".join(f"\\item {_tex(c)}\n" for c in comparisons)
-        items.append(f"\\item \\textbf{{{r.verdict}}} ({_tex(who)}): {_tex(claim)}. Tested at {_tex(budget)}.\n"
+        items.append(f"\\item \\textbf{{{r.label}}} ({_tex(who)}): {_tex(claim)}. Tested at {_tex(budget)}.\n"
                      + (f"\\begin{{itemize}}\n{sub}\\end{{itemize}}\n" if sub else ""))
     return [f"\\paragraph{{Claims}} {_tex(CLAIMS_NOTE)}\n\\begin{{itemize}}\n{''.join(items)}\\end{{itemize}}\n"]
 

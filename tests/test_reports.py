@@ -169,6 +169,16 @@ def test_claims_are_tested_on_paired_differences():
     (none,) = evaluate_claims([fid], {})
     assert none.verdict == "not run" and none.profile is None
 
+    # a claim over two comparisons of which one ran (the other's cells have no trials): shown "where run"
+    two = Claim("distillation beats augmentation and the baseline", T3.name, better=("GAN distillation",),
+                worse=("GAN augmentation", "Baseline"))
+    partial = summarize(T3, pd.DataFrame(_rows(T3, {k: values[k] for k in ("GAN distillation", "GAN augmentation")})))
+    (r,) = evaluate_claims([two], {T3.name: partial})
+    assert (r.verdict, r.label, r.planned, len(r.comparisons)) == ("reproduced", "reproduced where run", 2, 1)
+    assert "**reproduced where run** (paper's claim)" in to_markdown(T3, partial, [r])
+    (r,) = evaluate_claims([two], {T3.name: summary})
+    assert r.label == "reproduced"
+
     md = to_markdown(T3, summary, evaluate_claims(claims_of([T3]), {T3.name: summary}))
     assert md.index("## Claims") < md.index("## dataset")
     assert "**reproduced** (paper's claim): GAN distillation beats GAN augmentation" in md
