@@ -61,10 +61,14 @@ MINI = {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 10, "max_b
 # held out). Measured at 60 epochs at most: `reproduce addepalli2020` offline, 3 seeds, 96 min (2026-12-02).
 # 120 epochs at most: at 60, 10 of the 48 trials of `reproduce addepalli2020` (2026-12-02) and 2 of its 9 classifier
 # stages ran the cap with their best validation accuracy still rising (0.1-1.9 points over their last 10 epochs).
+# The generator 40 epochs, 5,000 G steps of 64 (the paper: 200 epochs of 24 steps of 2,048, ~4,900): at 15, the
+# noise-proxy DeGAN generators' class balance was still rising (+4.5 to +15.9 points over epochs 11-15), and at 40
+# (where it levels off) Table 2's noise column changed its verdict: DeGAN - DCGAN +2.73 +- 2.62 at 15 epochs,
+# -2.15 +- 24.26 at 40 (docs/evidence/README.md, 2026-12-02). A 40-epoch generator is ~10 min of one core here.
 CONVERGE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 120, "patience": 8, "train_pool": 20000,
             "proxy_pool": 10000, "test_every_epoch": False,
             "teacher_lr": 1e-3, "teacher_batch_size": 64, "teacher_epochs": 120, "teacher_patience": 8,
-            "gan": GANConfig(arch="dcgan_tiny_uncond", batch_size=64, epochs=15, **UNCOND)}
+            "gan": GANConfig(arch="dcgan_tiny_uncond", batch_size=64, epochs=40, **UNCOND)}
 PROFILES = {"smoke": SMOKE, "mini": MINI, "converge": CONVERGE, "paper": PAPER}
 
 # ---- Table 1 -----------------------------------------------------------------------------------------------
