@@ -88,7 +88,11 @@ def set_deterministic(enabled: bool) -> None:
     only for the same hardware, CUDA, cuDNN and torch versions. Disabled: torch's defaults (nondeterministic
     kernels allowed, cuDNN neither deterministic nor benchmarking); the environment variable is left as is.
     """
-    torch.use_deterministic_algorithms(enabled)
+    # NOTE: only on a change: torch.use_deterministic_algorithms imports torch._inductor.config and with it
+    # torch._dynamo, 1.9 s of every Ray worker that imports nothing else of it (a baseline trial's; seen with
+    # PYTHONPROFILEIMPORTTIME, 2026-12-02)
+    if torch.are_deterministic_algorithms_enabled() != enabled:
+        torch.use_deterministic_algorithms(enabled)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = False
     if enabled:

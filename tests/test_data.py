@@ -135,6 +135,36 @@ def test_a_corrupt_image_stops_unless_skipped_and_the_cache_says_so(tmp_path, ca
     assert tensor_cache(name, tmp_path, cache) == skipped  # the default takes what the pre-flight decoded
 
 
+def test_jpegs_decode_to_pils_pixels_and_a_truncated_one_is_named(tmp_path):
+    """torchvision decodes the JPEGs (RGB, grey, CMYK; one to resize goes to PIL) to the pixels PIL gives,
+    and a truncated JPEG still stops with PIL's reason, or is skipped."""
+    from PIL import Image
+
+    from harness.data import DataError, _decode
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i, (mode, side) in enumerate([("RGB", 32), ("L", 32), ("CMYK", 32), ("RGB", 40), ("RGB", 32)]):
+        path = tmp_path / f"{i}.JPG"
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).convert(mode).save(path, quality=75)
+        samples.append((str(path), i))
+    arrays, labels = _decode(samples, 32, None)
+    for (path, _), array in zip(samples, arrays):
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            expected = np.asarray(im if im.size == (32, 32) else im.resize((32, 32), Image.BILINEAR))
+        assert array.shape == (32, 32, 3) and np.array_equal(array, expected), path
+    assert labels == [0, 1, 2, 3, 4]
+
+    cut = tmp_path / "5.jpg"
+    cut.write_bytes((tmp_path / "0.JPG").read_bytes()[:300])
+    with pytest.raises(DataError, match=f"corrupt image: {cut} does not decode"):
+        _decode(samples + [(str(cut), 5)], 32, None)
+    skipped = []
+    arrays, labels = _decode(samples + [(str(cut), 5)], 32, skipped)
+    assert skipped == [str(cut)] and labels == [0, 1, 2, 3, 4]
+
+
 def test_skip_bad_images_keeps_the_cache_file_of_a_clean_folder(tmp_path, capsys):
     folder = _folder(tmp_path / "pets")
     name = f"imagefolder:{folder}"
