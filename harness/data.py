@@ -342,25 +342,18 @@ def _decode(samples: list[tuple[str, int]], size: int | None,
     """Decode each image to RGB uint8 (resized to ``size`` x ``size`` when given). A file that does
     not decode is a DataError naming it, or, when ``skipped`` is a list, appended to it.
 
-    JPEGs are decoded by torchvision.io (libjpeg-turbo, as PIL): the same pixels (all 60,000 of
-    CIFAR-10's JPEGs compared equal) in about half the time (bench/decode.py: PIL 8.3 s, this 4.6 s
-    here), as PIL's per-file open and convert cost more than the decoding of a 32x32 image. Any other
-    file, and a JPEG torchvision refuses (truncated, not a JPEG inside) or that needs resizing, goes
-    through PIL, whose errors name the damage."""
+    An RGB image is not converted (a copy that took ~15% of CIFAR-10's decoding: bench/decode.py).
+    NOTE: torchvision.io's decode_jpeg gave the same pixels in 0.56x the time, but torchvision 0.29
+    deprecates its image decoding ("will be removed in a future release"), so PIL stays."""
     from PIL import Image
 
-    jpegs = [path for path, _ in samples if path.lower().endswith((".jpg", ".jpeg"))]
-    decoded = dict(zip(jpegs, _decode_jpegs(jpegs, size)))
     arrays, labels = [], []
     for path, label in samples:
-        fast = decoded.get(path)
-        if fast is not None:
-            arrays.append(fast)
-            labels.append(label)
-            continue
         try:
             with Image.open(path) as im:
-                im = im.convert("RGB")  # decodes the whole file: a truncated one fails here
+                im.load()  # decodes the whole file: a truncated one fails here
+                if im.mode != "RGB":
+                    im = im.convert("RGB")
                 if size and im.size != (size, size):
                     im = im.resize((size, size), Image.BILINEAR)
                 arrays.append(np.asarray(im))
@@ -375,40 +368,6 @@ def _decode(samples: list[tuple[str, int]], size: int | None,
             continue
         labels.append(label)
     return arrays, labels
-
-
-def _decode_jpegs(paths: list[str], size: int | None, chunk: int = 1024) -> list[np.ndarray | None]:
-    """Each JPEG's RGB pixels (height, width, 3) through torchvision.io, or None to leave it to PIL.
-    A chunk is decoded in one call (half the time of a call per file); a chunk holding a file that
-    torchvision refuses is decoded file by file, so that only that file goes to PIL."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    def read(path):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else None
-
-    def one(data):
-        try:
-            return decode_jpeg(data, mode=ImageReadMode.RGB)
-        except RuntimeError:
-            return None
-
-    # ImageReadMode.RGB: grey and CMYK JPEGs come out as PIL's convert("RGB") makes them (compared equal)
-    images = []
-    for start in range(0, len(paths), chunk):
-        data = [read(p) for p in paths[start:start + chunk]]
-        try:
-            if any(d is None for d in data):
-                raise RuntimeError("a file did not read")
-            images += decode_jpeg(data, mode=ImageReadMode.RGB)
-        except RuntimeError:
-            images += [None if d is None else one(d) for d in data]
-    return [None if im is None or (size and tuple(im.shape[1:]) != (size, size)) else im.permute(1, 2, 0).numpy()
-            for im in images]
 
 
 def _stack(arrays: list[np.ndarray], labels: list[int], folder: Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -135,9 +135,9 @@ def test_a_corrupt_image_stops_unless_skipped_and_the_cache_says_so(tmp_path, ca
     assert tensor_cache(name, tmp_path, cache) == skipped  # the default takes what the pre-flight decoded
 
 
-def test_jpegs_decode_to_pils_pixels_and_a_truncated_one_is_named(tmp_path):
-    """torchvision decodes the JPEGs (RGB, grey, CMYK; one to resize goes to PIL) to the pixels PIL gives,
-    and a truncated JPEG still stops with PIL's reason, or is skipped."""
+def test_jpegs_decode_to_pils_rgb_pixels_and_a_truncated_one_is_named(tmp_path):
+    """JPEGs (RGB, unconverted; grey and CMYK, converted; one resized) decode to PIL's convert("RGB") pixels,
+    and a truncated JPEG stops with PIL's reason, or is skipped."""
     from PIL import Image
 
     from harness.data import DataError, _decode
