@@ -82,6 +82,15 @@ def fit(parts: list[str], width: int | None = None) -> str:
     return text if width is None else text[:width]
 
 
+def finished(trial) -> bool:
+    """Whether a trial ran to its end. Not Tune's TERMINATED alone: on Ctrl-C Tune's clean-up marks the
+    running trials TERMINATED too, and the last line read "trials 117/117 done, 0 running, 0 pending" above
+    gansweep's exit line naming 69 unfinished ones (seen 2026-12-02). A trial that ended (or that a scheduler
+    stopped) has ``done`` set in its last result, also when it was restored from an earlier run; a stopped one
+    does not (checked with Ray 2.60: ``done`` False, or no result at all)."""
+    return trial.status == "TERMINATED" and bool((trial.last_result or {}).get("done"))
+
+
 def slots(cpus_per_trial: float, gpus_per_trial: float) -> int:
     """How many trials the connected Ray cluster runs at once (by CPUs, and by GPUs when trials use them)."""
     import ray
@@ -156,14 +165,14 @@ class Progress(Callback):
 
     def _counts(self, trials) -> tuple[int, int, int]:
         status = [t.status for t in trials]
-        return status.count("TERMINATED"), status.count("RUNNING"), status.count("ERROR")
+        return sum(map(finished, trials)), status.count("RUNNING"), status.count("ERROR")
 
     def parts(self, trials, now: float) -> list[str]:
         done, running, failed = self._counts(trials)
         total = max(self.total, len(trials))
-        finished = [self._took(t) for t in trials if t.status == "TERMINATED"]
-        finished = [s for s in finished if s is not None]
-        mean = sum(finished) / len(finished) if finished else None
+        took = [self._took(t) for t in trials if finished(t)]
+        took = [s for s in took if s is not None]
+        mean = sum(took) / len(took) if took else None
         ages = [now - self.started.get(t.trial_id, now) for t in trials if t.status == "RUNNING"]
         eta = eta_s(mean, ages, max(0, total - done - running - failed), self.slots)
         results = [t.last_result or {} for t in trials]

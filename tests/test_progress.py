@@ -63,6 +63,13 @@ def _trial(trial_id, status, computed=0, reused=0):
                            last_result={M.STAGES_COMPUTED: computed, M.STAGES_REUSED: reused})
 
 
+def _ends(*trials):
+    """As Tune marks a trial that ran to its end: TERMINATED, ``done`` in its last result."""
+    for t in trials:
+        t.status = "TERMINATED"
+        t.last_result = {**t.last_result, "done": True}
+
+
 def test_in_a_log_a_line_comes_every_30_s_and_on_each_trial_end(capsys):
     clock = Clock()
     progress = Progress(total=3, slots=2, clock=clock)
@@ -75,7 +82,7 @@ def test_in_a_log_a_line_comes_every_30_s_and_on_each_trial_end(capsys):
     progress.on_step_end(2, [a, b, c])  # 10 s later: nothing
     clock.now += 10
     progress.on_trial_complete(3, [a, b, c], a)
-    a.status = "TERMINATED"
+    _ends(a)
     progress.on_step_end(3, [a, b, c])  # a trial ended, its slot not given to c yet: no line ("1 running")
     clock.now += 0.5
     progress.on_trial_start(4, [a, b, c], c)
@@ -83,7 +90,7 @@ def test_in_a_log_a_line_comes_every_30_s_and_on_each_trial_end(capsys):
     progress.on_step_end(4, [a, b, c])  # c took the slot: the line for a's end
     clock.now += 31
     progress.on_step_end(5, [a, b, c])  # 31 s since the last: a line
-    b.status, c.status = "TERMINATED", "TERMINATED"
+    _ends(b, c)
     progress.on_experiment_end([a, b, c])
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
@@ -110,7 +117,7 @@ def test_a_trial_end_whose_slot_stays_empty_is_shown_after_a_moment(capsys):
     capsys.readouterr()
     clock.now += 5
     progress.on_trial_complete(2, [a, b, c], a)
-    a.status = "TERMINATED"
+    _ends(a)
     progress.on_step_end(2, [a, b, c])
     clock.now += SETTLE_S / 2
     progress.on_step_end(3, [a, b, c])
@@ -137,3 +144,21 @@ def test_on_a_terminal_the_line_is_rewritten_in_place(capsys):
     out = capsys.readouterr().out
     assert out.count("\r") == 3 and out.endswith("\n") and out.count("\n") == 1
     assert out.split("\r")[2].startswith("trials 0/2 done, 0 running, 1 pending, 1 failed | 2s elapsed, ? left")
+
+
+def test_trials_stopped_by_ctrl_c_are_not_counted_done(capsys):
+    """On Ctrl-C Tune's clean-up marks the running trials TERMINATED without ``done`` (Ray 2.60); the last line
+    must still say they are not done (it read "3/3 done" above an exit line naming two unfinished trials)."""
+    clock = Clock()
+    progress = Progress(total=3, slots=2, clock=clock)
+    progress.setup(total_num_samples=3)
+    a, b, c = _trial("a", "RUNNING"), _trial("b", "RUNNING"), _trial("c", "PENDING")
+    progress.on_trial_start(0, [a, b, c], a)
+    progress.on_trial_start(0, [a, b, c], b)
+    clock.now += 10
+    progress.on_trial_complete(1, [a, b, c], a)
+    _ends(a)
+    b.status = "TERMINATED"  # stopped by the clean-up: its last result is a mid-run epoch's
+    c.status, c.last_result = "TERMINATED", None  # never started
+    progress.on_experiment_end([a, b, c])
+    assert capsys.readouterr().out.startswith("trials 1/3 done, 0 running, 2 pending | 10s elapsed")
