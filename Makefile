@@ -7,16 +7,16 @@ OUT    ?= runs
 
 .PHONY: install data data-test run test clean
 
-# The venv is rebuilt when pyproject.toml changes. pip resolves torch's CUDA build from the
-# registry (about 6 GB, ~90 s here); it runs on CPU-only machines too. pip byte-compiles the venv's
+# The venv is rebuilt when pyproject.toml or constraints.txt (the versions pinned) changes. pip resolves torch's
+# CUDA build from the registry (about 6 GB, ~90 s here); it runs on CPU-only machines too. pip byte-compiles the venv's
 # ~15,000 modules on one core (48 s here); compileall -j 0 does it on every core instead, and skips the
 # packages' own test suites (3,347 modules nothing imports: 38 s -> 30 s here). Not compiling at all is
 # slower: where PYTHONDONTWRITEBYTECODE is set (it is on this machine) every process (each test's CLI, each
 # Ray worker) would compile its ~4,400 modules again.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt --upgrade pip
+	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e '.[test]'
 	touch $@
 
 # A step of its own, so that `make test` runs it beside the data's preparation (one core, ~30 s).
