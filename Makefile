@@ -9,8 +9,8 @@ OUT    ?= runs
 
 # The venv is rebuilt when pyproject.toml or constraints.txt (the versions pinned) changes. pip resolves
 # torch's CUDA build from the registry (about 6 GB, ~90 s here); it runs on CPU-only machines too. pip
-# byte-compiles the venv's ~15,000 modules on one core (48 s here); compileall -j 0 does it on every core instead, and skips the
-# packages' own test suites (3,347 modules nothing imports: 38 s -> 30 s here). Not compiling at all is
+# byte-compiles the venv's ~15,000 modules on one core (48 s here); compileall -j 0 does it on every core
+# instead, and skips the packages' own test suites (3,347 modules nothing imports: 38 s -> 30 s here). Not compiling at all is
 # slower: where PYTHONDONTWRITEBYTECODE is set (it is on this machine) every process (each test's CLI, each
 # Ray worker) would compile its ~4,400 modules again.
 $(VENV)/.installed: pyproject.toml constraints.txt
