@@ -5,6 +5,7 @@ when a trial restarts, so a resumed trial ends with the numbers of an uninterrup
 from __future__ import annotations
 
 import os
+import platform
 import random
 import sys
 import tempfile
@@ -144,6 +145,23 @@ def pick_device() -> torch.device:
                   f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); running on the CPU",
                   file=sys.stderr, flush=True)
     return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    """What ran a trial, finer than ``device.type``: the GPU's name, or the CPU's model and the kernels torch
+    picked for it (e.g. AVX512). Why: one stage key trained on two CPU machines gave validation curves that differ
+    by 0.1-0.5 points from the first epochs on (Addepalli's Fashion-MNIST teachers, 2026-12-02 morning and evening
+    runs; within one machine the same trial is bit-identical), so results from two machines are comparable
+    only as seeds are, and a row should say which machine it came from."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}; torch CPU kernels {torch.backends.cpu.get_cpu_capability()}"
 
 
 class TuneCheckpointer:

@@ -67,6 +67,7 @@ REAL_FID_INCEPTION = "real_fid_inception"  # as FID_INCEPTION: 2,000 training im
 # Cost
 WALL_S = "wall_s"  # seconds of training, summed over restarts
 DEVICE = "device"
+DEVICE_NAME = "device_name"  # the GPU's name, or the CPU's model and torch's CPU kernels (harness.checkpoint.device_name)
 IMAGES_SEEN = "images_seen"  # training images through the classifier (real + generated)
 OPT_STEPS = "optimizer_steps"
 
@@ -82,7 +83,7 @@ STAGES_COMPUTED = "stages_computed"  # cached stages this trial computed
 STAGES_REUSED = "stages_reused"  # cached stages this trial found ready (computed by another trial)
 STAGES_STALE = "stages_stale"  # of those, stages computed by other code (reused with --reuse-stale-stages)
 
-COST_METRICS = (WALL_S, DEVICE, IMAGES_SEEN, OPT_STEPS, RESTARTS, STAGES_COMPUTED, STAGES_REUSED, STAGES_STALE)
+COST_METRICS = (WALL_S, DEVICE, DEVICE_NAME, IMAGES_SEEN, OPT_STEPS, RESTARTS, STAGES_COMPUTED, STAGES_REUSED, STAGES_STALE)
 
 # Human-readable names for report headers.
 LABELS = {

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import metrics as M
-from harness.checkpoint import rng_states, seed_everything, set_rng_states
+from harness.checkpoint import device_name, rng_states, seed_everything, set_rng_states
 from harness.config import check
 from harness.data import augment, batches, get_dataset, load_images, make_split, to_float
 from harness.models import CLASSIFIERS, build_classifier
@@ -382,7 +382,7 @@ def fit_classifier(cfg: ClassifierConfig, data: CellData, device: torch.device, 
         if complete:
             test_at_best(kept, history, model, data, cfg)
         result = {**history[-1], **final_metrics(history), **sum_over_epochs(history, extras), **cost,
-                  M.DEVICE: device.type, M.SPLIT_HASH: data.split_hash,
+                  M.DEVICE: device.type, M.DEVICE_NAME: device_name(device), M.SPLIT_HASH: data.split_hash,
                   M.DIVERGED: int(stats["diverged"]), M.DONE_EPOCHS: epoch, M.STOPPED_EARLY: int(stopped),
                   M.COMPLETE: int(complete)}
         ckpt.save(result, {"model": model.state_dict(), "optimizer": opt.state_dict(),

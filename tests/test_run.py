@@ -46,6 +46,7 @@ def test_table_runs_at_smoke(table_name, smoke):
         assert rows[M.TEST_ACC_AT_BEST_VAL_ACC].mean() > 30
     assert (rows[M.WALL_S] > 0).all() and (rows[M.IMAGES_SEEN] > 0).all() and (rows[M.OPT_STEPS] > 0).all()
     assert set(rows[M.DEVICE]) == {"cpu"}
+    assert rows[M.DEVICE_NAME].str.contains("; torch CPU kernels ").all(), rows[M.DEVICE_NAME]  # which CPU ran it
     for column in ("identity", "config_hash", "code_version", "data_fingerprint", "split_hash", "git_revision",
                    "versions", "dataset_label", "fraction", "model"):
         assert rows[column].notna().all(), column

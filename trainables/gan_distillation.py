@@ -81,7 +81,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import metrics as M
-from harness.checkpoint import FolderCheckpointer, TuneCheckpointer, rng_states, seed_everything, set_rng_states
+from harness.checkpoint import FolderCheckpointer, TuneCheckpointer, device_name, rng_states, seed_everything, set_rng_states
 from harness.config import check
 from harness.data import to_float, to_uint8
 from harness.fidelity import (REPORT_NAMES, balanced_sample, classifier_fid, eval_mode, inception_metrics,
@@ -421,6 +421,7 @@ def distil(cfg: GanDistillationConfig, ctx, data, device, pre: Pretrained, ckpt,
         if complete:
             test_at_best(kept, history, model, data, cfg)
         result = {**history[-1], **final_metrics(history), **cost, **pretrained_fid, M.DEVICE: device.type,
+                  M.DEVICE_NAME: device_name(device),
                   M.SPLIT_HASH: data.split_hash, M.DIVERGED: int(diverged), M.DONE_EPOCHS: epoch,
                   M.COLLAPSE_EPOCH: collapse_epoch if collapse_epoch is not None else -1,
                   M.HARD_FRACTION: float(pre.hard.sum() / (pre.hard | pre.easy).sum()),
