@@ -22,6 +22,8 @@ from harness.train import kd_loss, train_epoch
 
 LN2 = math.log(2)
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread, restored after
+
 
 def _logits(*probs) -> torch.Tensor:
     """Logits whose softmax is each row of ``probs`` (log-probabilities)."""

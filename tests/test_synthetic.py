@@ -18,6 +18,8 @@ from harness.synthetic import (ACCEPTED, LOW_PROB, MS_SSIM_BETAS, MS_SSIM_SIGMA,
                                ms_ssim_pairs, sample_weights, sampling_probabilities, transform_weights)
 from harness.train import sum_over_epochs
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread, restored after
+
 
 def test_filter_rule_splits_rejections_into_wrong_label_and_low_probability():
     probs = torch.tensor([[0.10, 0.90, 0.00],   # y=1: right and confident
