@@ -66,13 +66,14 @@ def teacher_view(teacher: torch.nn.Module, x: torch.Tensor, batch_size: int = 50
             M.KD_SOURCE_ENTROPY: float(entropy_loss(logits)), M.KD_SOURCE_DIVERSITY: float(diversity_loss(logits))}
 
 
-def generated_images(G: torch.nn.Module, n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    """``n`` images of the unconditional ``G`` for measuring (the teacher's view), in batches of 500, from the
-    measurement stream (seed, epoch, "degan_view"): drawing them changes no training."""
+def generated_images(G: torch.nn.Module, n: int, seed: int, epoch: int, device,
+                     purpose: str = "degan_view") -> torch.Tensor:
+    """``n`` images of the unconditional ``G`` for measuring (the teacher's view; the student's selection set), in
+    batches of 500, from the measurement stream (seed, epoch, purpose): drawing them changes no training."""
     from harness.fidelity import measurement_rng
     from harness.gans import sample_unconditional
 
-    g = measurement_rng(seed, epoch, "degan_view")
+    g = measurement_rng(seed, epoch, purpose)
     return torch.cat([sample_unconditional(G, min(500, n - i), g, device) for i in range(0, n, 500)])
 
 

@@ -246,6 +246,10 @@ def _dcgan_uncond(in_channels: int, image_size: int, base: int) -> GAN:
 def dcgan_uncond(in_channels: int, image_size: int, num_classes: int) -> GAN:
     """Unconditional DCGAN, base width 64 (the released DeGAN's ngf = ndf = 64, nz = 100), BCE loss; the layers of
     :func:`dcgan` without the label embedding in G and the projection term in D. ``num_classes`` is not used.
+    The widths and nz are the released dcgan_model.py's, its layers are not: at 32 px its G has a fourth block
+    (64 channels at 32x32) and a 1x1 output convolution where ours ends at 32x32 with a 4x4 transposed
+    convolution, its D four strided convolutions and a 2x2 one where ours has three and a linear layer. The paper
+    says only "DCGAN"; we keep one DCGAN family for every method.
 
     Parameters: 3x32x32: G 3,448,579, D 663,361; 1x28x28: G 1,781,505, D 138,689 (the 7x7 first layer is a
     100 -> 256x7x7 projection).

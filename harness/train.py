@@ -154,8 +154,9 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     with s the student's and t the teacher's logits. T^2 keeps the soft term's gradients on one scale as T
     changes (Hinton: "it is important to multiply them by T^2"). The hard term's targets are the teacher's
     predictions, since data-free distillation has no labels (the released DeGAN's KD scripts do the same).
-    Addepalli et al. 2020 (Sec. 5.1) weigh the soft term 1 and the hard term 0. NOTE: those scripts sum over the
-    batch instead of averaging; under Adam that rescaling changes only the role of its epsilon."""
+    Addepalli et al. 2020 (Sec. 5.1) weigh the soft term 1 and the hard term 0. NOTE: KD_related_data.py sums
+    over the batch instead of averaging (KD_dfgan.py averages, as here); under Adam that rescaling changes only the
+    role of its epsilon."""
     t = temperature
     soft = F.kl_div(F.log_softmax(student_logits / t, 1), F.log_softmax(teacher_logits / t, 1),
                     reduction="batchmean", log_target=True) * t * t

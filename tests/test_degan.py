@@ -248,6 +248,26 @@ def test_one_dataset_trials_keep_their_identity_data_key():
     assert data_key(DeganConfig(dataset="fashion_mnist", model="lenet_half", teacher_model="lenet"), info) == "f+c"
 
 
+def test_agreement_split_scores_the_student_against_the_teachers_argmax_on_the_given_images():
+    """The student's selection set (proxy_agreement: held-out proxy images; generator_agreement: G's images): the
+    given uint8 images, each labelled with the teacher's argmax; the rest of the cell's data untouched."""
+    from harness.train import CellData
+    from trainables.degan import DeganConfig, agreement_split
+
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    x = torch.randint(0, 256, (12, 1, 4, 4), dtype=torch.uint8)
+    blank = torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(2, dtype=torch.long)
+    data = CellData(*blank, *blank, *blank, shape=(1, 4, 4), num_classes=3, split_hash="s", data_key="d")
+    cfg = DeganConfig(dataset="fashion_mnist", model="lenet_half", teacher_model="lenet", max_eval_images=0,
+                      selection="generator_agreement")
+    out = agreement_split(cfg, teacher, x, data)
+    expected = teacher(x.float() / 127.5 - 1).argmax(1)
+    assert torch.equal(out.val_x, x) and torch.equal(out.val_y, expected)
+    assert len(set(expected.tolist())) > 1  # the labels come from the teacher, not a constant
+    assert out.train_x is data.train_x and out.test_y is data.test_y
+
+
 # ---- class-incremental learning (Sec. 5.2, Table 3; trainables/class_incremental.py) -------------------------
 
 def _grown_head(old_rows, new_rows) -> "torch.nn.Module":

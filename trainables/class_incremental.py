@@ -76,7 +76,9 @@ Choices the paper leaves open (each a config field or stated here):
   training generator (so that a resumed trial draws the same ones): after the first step, degan_kd's real batches
   are not the other rows' (the rows are paired by old model and data, not batch by batch).
 - An epoch: one pass over the new classes' training images (harness.train.epoch_steps), for every row; degan_kd's
-  steps also carry a generated batch, so its images seen are about twice the others'.
+  steps also carry a generated batch, so its images seen are about twice the others'. The two halves go through
+  the network as one batch, so BatchNorm's batch statistics (and running averages) mix new and generated images
+  (the paper does not say; one forward pass per step keeps the row's cost near the others').
 - Model selection and early stopping (``selection``): a data-free learner has no old-class images. "new_val" (the
   default): the new classes' held-out images, classified over all classes seen: what the setting allows; it sees
   no forgetting, so it stops when the new classes stop improving, and every row is selected by the same rule, so
