@@ -164,7 +164,7 @@ def cas_metrics(cfg, data: CellData, device: torch.device, root: StageStore | Pa
     real = torch.load(real_st.path(CLASSIFIER_STAGE_FILE), weights_only=False)["result"][M.TEST_ACC_AT_BEST_VAL_ACC]
     stages, scores = [], []
     for G, gan_st in zip(generators, gan_stages, strict=True):
-        st, payload = cas_stage(cfg.real_classifier(), G, f"{gan_st.key}:ema={cfg.sample_from_ema}", data, device,
+        st, payload = cas_stage(cfg.real_classifier(), G, f"{gan_st.ref}:ema={cfg.sample_from_ema}", data, device,
                                 root)
         stages.append(st)
         scores.append(payload["cas"])

@@ -318,7 +318,7 @@ def gan_stage(cfg: GANConfig, seed: int, data, device: torch.device, stage_root:
             {"gan": final, "history": history, "best_epoch": best["epoch"] if best else len(history)}, f))
 
     key = {"gan": dataclasses.asdict(cfg), "seed": seed}
-    inputs = ((data.data_key, data.split_hash) + ((fid_net[0].key,) if cfg.patience else ())
+    inputs = ((data.data_key, data.split_hash) + ((fid_net[0].ref,) if cfg.patience else ())
               + ((sampling[0],) if sampling else ()))
     st = stage(stage_root, "gan", key, inputs, compute)
     payload = torch.load(st.path(GAN_STAGE_FILE), map_location=device, weights_only=False)

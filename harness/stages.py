@@ -6,7 +6,8 @@ computed once.
     <out>/cache/stages/<kind>-<key>-<code>.partial/   work in progress: per-epoch checkpoints of the compute
     <out>/cache/stages/<kind>-<key>-<code>.lock       held while one trial checks or computes the stage
 
-``key`` hashes the kind, the config and the inputs' keys (which carry the data fingerprint);
+``key`` hashes the kind, the config and the inputs (data fingerprints, and the :attr:`Stage.ref` of the stages it is
+computed from: their key and code version);
 ``code`` is :func:`harness.identity.code_version` of the module that defines ``compute``. A stage
 computed by other code is therefore not found; ``--reuse-stale-stages`` reuses it anyway (the newest
 intact one of the same key), and the trial counts it as stale so that its report says so.
@@ -79,6 +80,14 @@ class Stage:
 
     def path(self, name: str) -> Path:
         return self.folder / name
+
+    @property
+    def ref(self) -> str:
+        """How a stage computed from this one names it among its inputs: its folder's name, so its key *and* the
+        code version that computed it. With the key alone, a stage recomputed by changed code (say, Slim's sample
+        weights) would leave the stages built on it (the next conditioned GAN) found under their old key and
+        reused, although built from the old output."""
+        return self.folder.name
 
 
 def stage_key(kind: str, config: Any, inputs: tuple[str, ...] = ()) -> str:

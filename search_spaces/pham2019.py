@@ -34,7 +34,10 @@ from search_spaces.slim2020 import CONVERGE as SLIM_CONVERGE, SMOKE as SLIM_SMOK
 
 # ---- profiles: budgets only ---------------------------------------------------------------------------
 # paper: "trained ... for 156 250 steps" = 200 epochs of 50k at batch 64; BigGAN "trained according to the
-# original paper": BigGAN-PyTorch's CIFAR script (500 epochs, batch 50, 4 D steps, hinge, no DiffAugment).
+# original paper": BigGAN-PyTorch's CIFAR script (500 epochs, batch 50, 4 D steps, hinge, no DiffAugment). Not the
+# script's: our gan_epoch conditions each fake batch on the real batch's labels (and G's step on the last D batch's),
+# where BigGAN-PyTorch draws fake labels uniformly (Pennisi's Algorithm 1, harness/gan_train.py: one recipe for
+# every method; on balanced CIFAR the label mix is the same on average).
 PAPER = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "milestones": (100, 150),
          "batch_size": 64, "epochs": 200,
          "gan": GANConfig(arch="biggan", batch_size=50, epochs=500, d_steps=4, loss="hinge", diffaugment="",
@@ -89,7 +92,8 @@ register_table(Table(
     notes="Error: test error (%) at the best validation accuracy. Real rows: 50K runs on the 45k images left beside "
           "the 10% validation split; 'same #steps' rows take as many optimiser steps as it. IS and FID need "
           "Inception weights (missing without them); FID (classifier features) is gansweep's, in the real-data "
-          "classifier's feature space, and has no paper counterpart."))
+          "classifier's feature space, and has no paper counterpart. The paper's IS of the real data (10.2) has no "
+          "row here: IS needs Inception weights, which are not offline."))
 
 # Table I's CIFAR-100 blocks: #GANs -> size (MB), IS, FID, error (%), with the usual and the concat residual block;
 # real subsets as above (the paper writes "50k-real"). The paper's text: concat takes 1 GAN from 40.25% to 37.78%.

@@ -104,7 +104,8 @@ def test_cas_is_about_real_accuracy_for_real_images_and_chance_for_noise_and_is_
     noise = NoiseGenerator()
     root = tmp_path / "stages"
     real_st, real = classifier_stage(CFG.real_classifier(), data, CPU, root, FolderCheckpointer)
-    gans = [Stage("gan", "perfect", tmp_path, True), Stage("gan", "noise", tmp_path, True)]
+    gans = [Stage("gan", "perfect", tmp_path / "gan-perfect-c0de", True),  # a stage is named by its folder
+            Stage("gan", "noise", tmp_path / "gan-noise-c0de", True)]
 
     rng_before = torch.get_rng_state()
     got, stages = cas_metrics(CFG, data, CPU, root, [perfect, noise], gans, real_st)

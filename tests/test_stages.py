@@ -101,6 +101,24 @@ def test_a_stage_computed_by_other_code_is_recomputed_or_reused_only_when_asked(
     assert log.read_text().count("computed") == 2
 
 
+def test_a_stage_built_on_a_recomputed_stage_is_recomputed_too(tmp_path):
+    """A stage names its input stages by :attr:`Stage.ref` (key and code version): when other code recomputes the
+    input (Slim's sample weights), the stage built on it (the next conditioned GAN) is not found under its old
+    identity and reused; the old input's ref (as a --reuse-stale-stages run names it) finds the old dependent."""
+    log = tmp_path / "log"
+    old = _slow_compute(log)
+    old.__module__ = "harness.gans"  # the input computed by another version of the code
+    weights_old = stage(tmp_path, "weights", {"k": 1}, (), old)
+    gan_old = stage(tmp_path, "gan", {"seed": 1}, (weights_old.ref,), _slow_compute(log))
+    weights_new = stage(tmp_path, "weights", {"k": 1}, (), _slow_compute(log))
+    assert weights_new.key == weights_old.key and weights_new.ref != weights_old.ref
+    gan_new = stage(tmp_path, "gan", {"seed": 1}, (weights_new.ref,), _slow_compute(log))
+    assert gan_new.computed and gan_new.folder != gan_old.folder
+    again = stage(tmp_path, "gan", {"seed": 1}, (weights_old.ref,), _slow_compute(log))  # e.g. a stale reuse
+    assert not again.computed and again.folder == gan_old.folder
+    assert log.read_text().count("computed") == 4
+
+
 def test_rerun_stages_recomputes_once_per_run(tmp_path):
     log = tmp_path / "log"
     stage(tmp_path, "toy", {"lr": 0.1}, (), _slow_compute(log))

@@ -414,7 +414,7 @@ def class_incremental(params: dict) -> None:
     stages, G, gan_losses = [st_old], None, {}
     if cfg.strategy == "degan_kd":  # the new classes' training images are DeGAN's proxy data
         st_gan, G, history = generator_stage(cfg, old_net, new_data.train_x, new_data.train_y,
-                                             {"proxy": {"new_classes": list(new)}}, (st_old.key, new_data.data_key),
+                                             {"proxy": {"new_classes": list(new)}}, (st_old.ref, new_data.data_key),
                                              old_data, device, root)
         stages.append(st_gan)
         gan_losses = {M.D_LOSS: history[-1]["d_loss"], M.G_LOSS: history[-1]["g_loss"]}

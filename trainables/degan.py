@@ -252,7 +252,7 @@ def degan(params: dict) -> None:
     stages, G, gan_history = [st_teacher], None, []
     if cfg.kd_source == "generator":
         proxy_key = ctx.other_fingerprints.get(cfg.proxy.source, "noise") + proxy.split_hash
-        st_gan, G, gan_history = generator_stage(cfg, teacher, proxy, (st_teacher.key, proxy_key), data, device, root)
+        st_gan, G, gan_history = generator_stage(cfg, teacher, proxy, (st_teacher.ref, proxy_key), data, device, root)
         stages.append(st_gan)
         _save_figure_data(ctx, cfg, G, gan_history, device)
     student_data = data

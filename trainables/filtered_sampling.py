@@ -3,7 +3,9 @@ Dutt, Pellerin, Quénot 2019, Algorithm 1; Slim 2020, Sec. 3 and Table 1).
 
 Stage 1: the classifier trained on the real subset (a cached stage: the ``baseline`` cell with the same
 classifier config). It is the filter, as in both papers ("a pre-trained classifier, trained on the same
-training data as the GAN"; Slim: "the same ResNet classifier used for sample filtering" is the baseline).
+training data as the GAN"; Slim: "the same ResNet classifier used for sample filtering" is the baseline). The
+filter is that run's weights of lowest validation loss (harness.train.feature_classifier), while the
+baseline row reports its test accuracy at the best validation accuracy: the two epochs can differ.
 Stage 2: a conditional GAN pre-trained on the real subset (a cached stage, shared with the other GAN
 methods). With ``source = "fixed"``, stage 3 generates one synthetic set (a cached stage). Then a fresh
 classifier of the same config trains on generated images only, in epochs of the real subset's length (the
@@ -127,7 +129,7 @@ def train_on_generators(cfg: SyntheticConfig, ctx, device, data, root, generator
                               crop_padding=cfg.crop_padding, flip=cfg.flip,
                               refill_same_label=cfg.refill_same_label, max_draws=cfg.max_draws)
     make_batches, epoch_metrics, constant, set_stages = make_epochs(
-        cfg, source, data, device, root, [st.key for st in gan_stages], real_st)
+        cfg, source, data, device, root, [st.ref for st in gan_stages], real_st)
     cas, cas_stages = cas_metrics(cfg, data, device, root, generators, gan_stages, real_st)  # each GAN's CAS
     extra = {**stage_counts(stages + gan_stages + set_stages + cas_stages), **size_metrics(generators, data),
              **constant, **generator_metrics(source, cfg, real_net, data, ctx.inception_weights), **cas}
@@ -195,7 +197,7 @@ def make_epochs(cfg: SyntheticConfig, source: GeneratedBatches, data, device, ro
             return source.epoch(steps, cfg.batch_size, rng, device)
 
         return make_batches, lambda: source.counts.metrics(), {}, []
-    inputs = tuple(gan_keys) + ((filter_st.key,) if cfg.filtering else ())
+    inputs = tuple(gan_keys) + ((filter_st.ref,) if cfg.filtering else ())
     set_st, x, y, counts = fixed_set_stage(cfg, source, data, device, root, inputs)
 
     def make_batches(rng):  # ``steps`` batches: shuffled passes over the set, as many as needed

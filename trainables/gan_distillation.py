@@ -261,7 +261,7 @@ def pretrain(cfg: GanDistillationConfig, data, device, stages_root) -> Pretraine
                          lambda f: torch.save({"hard": hard.cpu(), "easy": easy.cpu()}, f))
 
         st_split = stage(stages_root, "hard_easy", {"p_h": cfg.p_h, "split_images": cfg.split_images},
-                         (st1.key, data.split_hash), split_hard)
+                         (st1.ref, data.split_hash), split_hard)
         return st1, pretrained, st_split
 
     def generator():
@@ -313,7 +313,7 @@ def pre_collapse_snapshot(cfg: GanDistillationConfig, ctx, data, device, stages_
         atomic_write(artifact / SNAPSHOT_FILE, lambda f: torch.save(snap, f))
 
     key = {"run": dataclasses.asdict(run_cfg)}
-    st = stage(stages_root, "pre_collapse", key, tuple(s.key for s in pre.stages), compute)
+    st = stage(stages_root, "pre_collapse", key, tuple(s.ref for s in pre.stages), compute)
     return st, torch.load(st.path(SNAPSHOT_FILE), map_location=device, weights_only=False)
 
 

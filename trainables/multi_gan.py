@@ -34,7 +34,10 @@ Choices the papers leave open:
 - Early stopping of a conditioned GAN (the converge profile) measures its FID against the *unweighted*
   validation split, as every GAN's: the reweighted target it trains for is not what the classifier is tested
   on. Slim saw conditioned GANs collapse earlier ("around 70% earlier" for method A); early stopping keeps
-  the best epoch before such a collapse.
+  the best epoch before such a collapse. The paper profile has no early stopping (BigGAN-PyTorch's script keeps
+  best-FID copies we do not): there a GAN is its last epoch's, collapsed or not.
+- GAN k >= 1 starts from a fresh initialisation (its own seed), not from GAN k-1's weights: Slim does not say,
+  and fresh GANs keep the chain's members as independent as the unconditioned baseline's.
 
 Figure data: filtered_sampling's (the first GAN's sample grid with the filter's verdicts, real vs generated
 features), and for a conditioned chain Slim's Fig. 2: the weights GAN 1 (the second) trained with, for the real
@@ -112,7 +115,7 @@ def weights_stage(cfg: MultiGanConfig, previous, previous_stages, feature_net, f
 
     key = {"seed": cfg.seed, "k": k, "conditioning": cfg.conditioning, "weight_images": cfg.weight_images,
            "sample_from_ema": cfg.sample_from_ema}
-    return stage(root, "slim_weights", key, (filter_st.key, *(st.key for st in previous_stages)), compute)
+    return stage(root, "slim_weights", key, (filter_st.ref, *(st.ref for st in previous_stages)), compute)
 
 
 def load_weights(st: Stage) -> dict:
@@ -152,7 +155,7 @@ def multi_gan(params: dict) -> None:
         if cfg.conditioning != "none" and k > 0:
             w_st = weights_stage(cfg, list(generators), list(gan_stages), real_net, real_st, data, k, root)
             weight_stages.append(w_st)
-            sampling = (w_st.key, lambda w_st=w_st: sampling_probabilities(load_weights(w_st)["weights"], data.train_y))
+            sampling = (w_st.ref, lambda w_st=w_st: sampling_probabilities(load_weights(w_st)["weights"], data.train_y))
         st, state, _ = gan_stage(cfg.gan_config(), gan_seed(cfg.seed, k), data, device, root, fid_net, sampling)
         gan_stages.append(st)
         generators.append(sampled_generator(state, cfg))
