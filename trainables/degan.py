@@ -39,7 +39,7 @@ Choices the paper leaves open (each a config field or stated here):
 - The released KD_dfgan.py (vcl-iisc/DeGAN, CIFAR_10/train_student/Using_GAN) trains the generator rows' student
   otherwise too: batches of 64, 256 steps an epoch, Adam (lr 1e-3) with beta1 0.5. We keep KD_related_data.py's
   recipe for every row (the profile's batch size; torch's Adam betas (0.9, 0.999)), again so that the rows differ
-  in their source only; ``batch_size`` and ``epochs`` are config fields for whoever wants KD_dfgan.py's.
+  in their source only (``batch_size`` is a config field; the steps an epoch and Adam's betas are not).
 - An epoch of the student: as many steps as one pass over the proxy's training images (``epoch_steps``), for the
   generator rows too, so the proxy and generator rows compare at equal steps; "true" passes over the true
   training split. Generated images are drawn with G in eval mode (BatchNorm running statistics).
