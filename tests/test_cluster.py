@@ -91,7 +91,7 @@ def _same_numbers(a: pd.Series, b: pd.Series) -> None:
     also holds a method reporting it: one driver may run two methods here)."""
     for metric in COMPARED:
         x, y = a[metric], b[metric]
-        assert (pd.isna(x) and pd.isna(y)) if pd.isna(x) or pd.isna(y) else x == y, (metric, x, y)
+        assert (pd.isna(x) and pd.isna(y)) or x == y, (metric, x, y)
 
 
 def _ppid(pid: int) -> int:

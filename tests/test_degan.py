@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness.config import ConfigError
-from harness.data import NOISE_IMAGES, Images, Proxy, read_proxy, to_shape
+from harness.data import NOISE_IMAGES, Images, Proxy, read_proxy, to_float, to_shape
 from harness.degan import VARIANTS, diversity_loss, entropy_loss, generator_loss_terms, teacher_view
 from harness import metrics as M
 from harness.gans import GANS, UNCONDITIONAL_GANS, build_gan
@@ -262,7 +262,7 @@ def test_agreement_split_scores_the_student_against_the_teachers_argmax_on_the_g
     cfg = DeganConfig(dataset="fashion_mnist", model="lenet_half", teacher_model="lenet", max_eval_images=0,
                       selection="generator_agreement")
     out = agreement_split(cfg, teacher, x, data)
-    expected = teacher(x.float() / 127.5 - 1).argmax(1)
+    expected = teacher(to_float(x)).argmax(1)
     assert torch.equal(out.val_x, x) and torch.equal(out.val_y, expected)
     assert len(set(expected.tolist())) > 1  # the labels come from the teacher, not a constant
     assert out.train_x is data.train_x and out.test_y is data.test_y
