@@ -73,7 +73,13 @@ def trials(out: Path, table: str | None, seed: int | None) -> None:
     if seed is not None:
         rows = rows[rows["seed"] == seed]
     for _, row in rows.drop_duplicates("identity").iterrows():
-        lines = (Path(row["trial_path"]) / "result.json").read_text().splitlines()
+        path = Path(row["trial_path"]) / "result.json"
+        if not path.exists():  # a trial filed on another machine: results.parquet travelled, Tune's folder did not
+            print(f"{row['method']} {row['table']} {row['cell']} seed {row['seed']}: its Tune folder is not here "
+                  f"({path.parent.name}); stopped early {bool(row.get('stopped_early'))}, "
+                  f"best val acc epoch {row['best_val_acc_epoch']:.0f} of {row['done_epochs']:.0f}")
+            continue
+        lines = path.read_text().splitlines()
         reports = [json.loads(x) for x in lines if x.strip()]
         accs = [r.get("val_acc", math.nan) for r in reports]
         print(f"{row['method']} {row['table']} {row['cell']} seed {row['seed']}: {len(accs)} epochs, "
