@@ -38,6 +38,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="reuse cached stages computed by other code (the report says so) instead of recomputing")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic kernels on CUDA (slower); CPU runs are deterministic already")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="replace a config field of every cell (e.g. --set epochs=100; with --methods to pick the "
+                        "cells that have it); reports show such runs as an overridden block, apart from the "
+                        "paper's cells")
     p.add_argument("--skip-missing-data", action="store_true",
                    help="leave out the cells whose dataset or proxy is not here, one line per table naming it and "
                         "how to get it (default for `reproduce`; `run` stops instead)")
@@ -291,11 +295,11 @@ def _prepare_datasets(names, root: Path, out: Path, skip_bad_images: bool) -> No
 def _run_tables(args, table_names: list[str], skip_missing_data: bool = False) -> int:
     from harness import launch
     from harness.data import default_root
-    from search_spaces import plan
+    from search_spaces import parse_sets, plan
 
     _check_values(args)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
-    trials = plan(table_names, args.profile, args.seeds, args.dataset, args.fraction, methods)
+    trials = plan(table_names, args.profile, args.seeds, args.dataset, args.fraction, methods, parse_sets(args.set))
     if not trials:
         raise ConfigError("no cells to run (check --methods)")
     if skip_missing_data or args.skip_missing_data:

@@ -61,7 +61,7 @@ def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
     """
     columns = ["dataset", "dataset_label", "profile", "overrides", "row", "col", "method", "metric", "n", "mean",
                "std", "ci", "paper", "diff", "diverged", "failed", "superseded", "stale_stages", "missing_metrics",
-               "values", "trace"]
+               "values", "trace", "capped"]
     if results.empty or "table" not in results:
         return pd.DataFrame(columns=columns)
     every = _rows_of(table, results)
@@ -86,7 +86,8 @@ def summarize(table: Table, results: pd.DataFrame) -> pd.DataFrame:
                         "superseded": len(same) - len(trials),
                         "stale_stages": int(trials[M.STAGES_STALE].fillna(0).astype(bool).sum())
                         if M.STAGES_STALE in trials else 0,
-                        "missing_metrics": _missing(trials), "values": values, "trace": _trace(trials)})
+                        "missing_metrics": _missing(trials), "values": values, "trace": _trace(trials),
+                        "capped": _capped(trials)})
     return pd.DataFrame(out, columns=columns)
 
 
@@ -104,6 +105,22 @@ def _values(trials: pd.DataFrame, metric: str) -> dict[int, float]:
         return {}
     numbers = pd.to_numeric(ok[metric], errors="coerce")
     return {int(s): float(v) for s, v in zip(ok["seed"], numbers) if math.isfinite(v)}
+
+
+def _capped(trials: pd.DataFrame) -> list[int]:
+    """The seeds whose ok trial ran all its epochs with early stopping on: its validation signal was still
+    improving within ``patience`` epochs of the cap, so the trial had not converged (a converging budget that
+    says so, instead of passing a capped number off as converged)."""
+    if M.STOPPED_EARLY not in trials or "config" not in trials:
+        return []
+    seeds = []
+    for r in trials[trials["status"] == "ok"].to_dict("records"):
+        cfg = json.loads(r["config"]) if isinstance(r["config"], str) else {}
+        epochs, done = cfg.get("epochs"), r.get(M.DONE_EPOCHS)
+        if (cfg.get("patience") and epochs and pd.notna(done) and done >= epochs and pd.notna(r[M.STOPPED_EARLY])
+                and not r[M.STOPPED_EARLY] and not r.get(M.DIVERGED)):
+            seeds.append(int(r["seed"]))
+    return sorted(seeds)
 
 
 def _trace(trials: pd.DataFrame) -> dict[int, dict]:
@@ -215,6 +232,8 @@ class ClaimResult:
     profile: str | None = None
     comparisons: tuple[Comparison, ...] = ()  # those with data
     planned: int = 0  # comparisons the claim makes in the table
+    overrides: str = "{}"  # a block of runs with --set fields: tested there too, labelled, never as the paper's cells
+    capped: tuple[str, ...] = ()  # compared trials that ran to their epoch cap with early stopping on (row, seed)
 
     @property
     def label(self) -> str:
@@ -237,7 +256,9 @@ def claims_of(tables: Iterable[Table]) -> list[Claim]:
 
 
 def evaluate_claims(claims: Iterable[Claim], summaries: Mapping[str, pd.DataFrame]) -> list[ClaimResult]:
-    """Each claim at each budget its table ran at (overridden runs are not the paper's cells: left out).
+    """Each claim at each budget its table ran at. A block of overridden runs (``--set``: not the paper's
+    cells) is tested too when it holds both sides of a comparison, its budget naming the overrides; the
+    paper's cells are always tested first.
 
     ``summaries`` maps a table name to its ``summarize`` frame.
     """
@@ -245,22 +266,29 @@ def evaluate_claims(claims: Iterable[Claim], summaries: Mapping[str, pd.DataFram
     for claim in claims:
         table = TABLES[claim.table]
         summary = summaries.get(claim.table)
-        plain = summary[summary["overrides"] == "{}"] if summary is not None and len(summary) else pd.DataFrame()
-        if plain.empty:
-            out.append(ClaimResult(claim, stats.NOT_RUN, planned=len(_planned(claim, table))))
-            continue
-        for (dataset, label, profile), group in plain.groupby(["dataset", "dataset_label", "profile"], sort=True):
-            cells = {(r["row"], r["col"]): r for r in group.to_dict("records")}
-            comparisons, planned = [], _planned(claim, table)
-            for better, worse, col in planned:
-                d = stats.paired(cells[(better, col)]["values"], cells[(worse, col)]["values"]) \
-                    if (better, col) in cells and (worse, col) in cells else stats.mean_ci([])
-                if claim.lower_is_better:
-                    d = Estimate(-d.mean, d.half, d.n)
-                if d.n:
-                    comparisons.append(Comparison(better, worse, col, d))
-            out.append(ClaimResult(claim, stats.verdict(c.difference for c in comparisons), dataset, label, profile,
-                                   tuple(comparisons), len(planned)))
+        planned = _planned(claim, table)
+        found = []
+        if summary is not None and len(summary):
+            for (dataset, label, profile, extra), group in summary.groupby(GROUP, sort=True):
+                cells = {(r["row"], r["col"]): r for r in group.to_dict("records")}
+                comparisons, capped = [], []
+                for better, worse, col in planned:
+                    if (better, col) not in cells or (worse, col) not in cells:
+                        continue
+                    d = stats.paired(cells[(better, col)]["values"], cells[(worse, col)]["values"])
+                    if claim.lower_is_better:
+                        d = Estimate(-d.mean, d.half, d.n)
+                    if d.n:
+                        comparisons.append(Comparison(better, worse, col, d))
+                        capped += [f"{row} (seed {seed})" for row in (better, worse)
+                                   for seed in cells[(row, col)]["capped"]]
+                if extra != "{}" and not comparisons:
+                    continue  # an overridden block without both sides of this claim (e.g. one cell's --set run)
+                found.append(ClaimResult(claim, stats.verdict(c.difference for c in comparisons), dataset, label,
+                                         profile, tuple(comparisons), len(planned), extra,
+                                         tuple(dict.fromkeys(capped))))
+        found.sort(key=lambda r: r.overrides != "{}")  # stable: the paper's cells first, each block in order
+        out += found or [ClaimResult(claim, stats.NOT_RUN, planned=len(planned))]
     return out
 
 
@@ -279,13 +307,15 @@ def _claim_parts(r: ClaimResult) -> tuple[str, str, str, list[str]]:
     if r.profile is None:
         budget = f"{table.name}: no finished trials"
     else:
-        budget = f"{table.name}: {_heading(table, r.dataset_label, r.dataset, r.profile)}"
+        budget = f"{table.name}: {_heading(table, r.dataset_label, r.dataset, r.profile, r.overrides)}"
         if not r.comparisons:
             budget += "; none of its cells has finished trials on seeds both sides ran"
         else:
             budget += f"; {r.seeds} seed(s)"
             if r.planned > len(r.comparisons):
                 budget += f"; {len(r.comparisons)} of {r.planned} comparisons have results"
+            if r.capped:
+                budget += f"; not converged, ran to the epoch cap: {', '.join(r.capped)}"
     multi = len(r.claim.cols or table.cols) > 1
     comparisons = [f"{c.better} vs {c.worse}{f' ({c.col})' if multi else ''}: {c.difference.text(signed=True)}"
                    for c in r.comparisons]
@@ -434,6 +464,15 @@ def _footnotes(table: Table, group: pd.DataFrame) -> list[str]:
     if int(group["superseded"].sum()):
         notes.append(f"{int(group['superseded'].sum())} earlier run(s) of these cells and seeds with another "
                      "identity (config, data or code) are superseded by the latest run and not counted.")
+    capped = {}  # row -> seeds (a row's columns are the same trials)
+    for r in group.to_dict("records"):
+        capped.setdefault(r["row"], set()).update(r["capped"] or ())
+    capped = {row: seeds for row, seeds in capped.items() if seeds}
+    if capped:
+        notes.append("Not converged: trials that ran to their epoch cap with early stopping on (their validation "
+                     "accuracy was still improving within the patience), their numbers those at the cap: "
+                     + "; ".join(f"{row} (seed {', '.join(map(str, sorted(seeds)))})" for row, seeds in capped.items())
+                     + ".")
     if int(group["stale_stages"].sum()):
         notes.append(f"{int(group['stale_stages'].sum())} trial(s) reused cached stages computed by other code "
                      "(--reuse-stale-stages).")
@@ -540,7 +579,7 @@ def to_latex(table: Table, summary: pd.DataFrame, claims: Sequence[ClaimResult] 
 def to_csv(summary: pd.DataFrame) -> str:
     """cells.csv: the summary, its per-seed columns as JSON (seed -> value)."""
     out = summary.copy()
-    for c in ("values", "trace"):
+    for c in ("values", "trace", "capped"):
         out[c] = out[c].map(lambda d: json.dumps(d, sort_keys=True, default=float))
     return out.to_csv(index=False)
 

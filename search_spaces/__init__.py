@@ -321,10 +321,60 @@ def overrides(trial: Trial) -> dict[str, Any]:
     return {k: v for k, v in mine.items() if k not in NOT_OVERRIDES and usual.get(k) != v}
 
 
+def parse_sets(items: list[str]) -> dict[str, str]:
+    """``--set FIELD=VALUE`` arguments as {field: the value's text}; typed per config by :func:`apply_sets`."""
+    sets = {}
+    for item in items:
+        field_name, eq, value = item.partition("=")
+        field_name = field_name.strip()
+        if not eq or not field_name.isidentifier():
+            raise ConfigError(f"--set {item}: expected FIELD=VALUE, e.g. --set epochs=100")
+        if field_name in sets:
+            raise ConfigError(f"--set {field_name} is given twice")
+        if field_name in NOT_OVERRIDES or field_name == "fraction":
+            raise ConfigError(f"--set {field_name}: use --{'seeds' if field_name == 'seed' else field_name} instead")
+        sets[field_name] = value.strip()
+    return sets
+
+
+def _typed(field_name: str, text: str, current):
+    """``text`` as a value of the type ``current`` has (bool, int, float, str, or a tuple of numbers)."""
+    try:
+        if isinstance(current, bool):
+            lowered = text.lower()
+            if lowered not in ("true", "false", "1", "0"):
+                raise ValueError
+            return lowered in ("true", "1")
+        if isinstance(current, (int, float, str)):
+            return type(current)(text)
+        if isinstance(current, tuple) and all(isinstance(v, (int, float)) for v in current):
+            return tuple(float(v) if "." in v else int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(current), "numbers, comma-separated")
+        raise ConfigError(f"--set {field_name}={text}: expected {kind}, like its usual value {current!r}") from None
+    raise ConfigError(f"--set {field_name}: a {type(current).__name__} field cannot be set from the command line")
+
+
+def apply_sets(config, sets: Mapping[str, str], where: str):
+    """``config`` with the ``--set`` fields replaced (validated by the config itself). Every field must be one
+    of the method's config (``where`` names the cell for the error); nested fields (the GAN's) are not offered."""
+    names = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(sets) - names)
+    if unknown:
+        raise ConfigError(f"--set {unknown[0]}: {where} has no such config field (narrow the cells with --methods)")
+    values = {k: _typed(k, v, getattr(config, k)) for k, v in sets.items()}
+    try:
+        return dataclasses.replace(config, **values)
+    except ConfigError as exc:  # the config's own checks (e.g. epochs at least 1)
+        raise ConfigError(f"--set {', '.join(f'{k}={v}' for k, v in sets.items())}: {exc}") from None
+
+
 def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset: str | None = None,
-         fraction: float | None = None, methods: list[str] | None = None) -> list[Trial]:
+         fraction: float | None = None, methods: list[str] | None = None,
+         sets: Mapping[str, str] | None = None) -> list[Trial]:
     """Every (table, cell, seed) as a Trial with a validated config; raises ConfigError or
-    UnknownName on bad input, before anything runs."""
+    UnknownName on bad input, before anything runs. ``sets`` (``--set FIELD=VALUE``) replaces config fields
+    of every cell: the trials are then overrides of the paper's cells, and reports show them apart."""
     from trainables import METHODS
 
     if profile not in PROFILES:
@@ -344,7 +394,10 @@ def plan(table_names: list[str], profile: str, seeds: int | None = None, dataset
             if methods and cell.method not in methods:
                 continue
             for seed in range(table.seeds if seeds is None else seeds):
-                trials.append(Trial(name, cell, profile, table.config(cell, profile, seed, dataset, fraction)))
+                config = table.config(cell, profile, seed, dataset, fraction)
+                if sets:
+                    config = apply_sets(config, sets, f"{name} / {cell.name} ({cell.method})")
+                trials.append(Trial(name, cell, profile, config))
     return trials
 
 

@@ -123,6 +123,14 @@ BAD = {
     "search with no trials": (["search", DISTILL, "--trials", "0"], "--trials 0: need at least one trial"),
     "negative search seed": (["search", DISTILL, "--seed", "-3"], "--seed -3: must be 0 or more"),
     "negative search cpus": (["search", DISTILL, "--cpus-per-trial", "-2"], "--cpus-per-trial -2.0: must be"),
+    "set without a value": (["run", "quickstart", "--set", "epochs"], "--set epochs: expected FIELD=VALUE"),
+    "set of an unknown field": (["run", "pham2019.table1", "--set", "threshold=0.5"],
+                                "--set threshold: pham2019.table1 / 50K-real, same #steps | Size (MB) (baseline) "
+                                "has no such config field"),
+    "set of the wrong type": (["run", "quickstart", "--set", "epochs=many"], "--set epochs=many: expected an integer"),
+    "set outside the config's range": (["run", "quickstart", "--set", "epochs=0"],
+                                       "--set epochs=0: epochs 0 must be at least 1"),
+    "set of the seed": (["run", "quickstart", "--set", "seed=3"], "--set seed: use --seeds instead"),
     "missing inception weights": (["run", "quickstart", "--inception-weights", "/nonexistent.pth"],
                                   "/nonexistent.pth: no such file"),
     # data

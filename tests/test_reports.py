@@ -187,6 +187,42 @@ def test_claims_are_tested_on_paired_differences():
     assert "tested at pennisi2021.table3: dataset cifar10 (jpeg q75); profile mini; 3 seed(s)" in md
 
 
+def test_capped_trials_are_named_and_overridden_blocks_get_verdicts_of_their_own():
+    """A trial that ran all its epochs with early stopping on has not converged: the report's notes and every
+    claim comparing it name it. A block of `--set` runs (Pham's real rows at a higher cap) is tested on its own,
+    after the paper's cells and labelled with its overrides; a claim it holds one side of is not tested there."""
+    import json
+
+    table = TABLES["pham2019.table1"]
+    steps, epochs = "10K-real, same #steps", "10K-real, same #epochs"
+    claim = next(c for c in claims_of([table]) if c.better == (steps,))
+    more_gans = next(c for c in claims_of([table]) if c.worse == ("1 GAN",))
+
+    def rows(values, overrides="{}", cap=60, capped=()):
+        out = _rows(table, values, col="Error (%)", overrides=overrides)
+        for r in out:
+            stopped = not (r["cell"].startswith(epochs) and r["seed"] in capped)
+            r.update({"config": json.dumps({"epochs": cap, "patience": 8}), M.STOPPED_EARLY: int(stopped),
+                      M.DONE_EPOCHS: 30 if stopped else cap, M.DIVERGED: 0})
+        return out
+
+    real = {steps: [18.0, 18.5, 17.5], epochs: [22.0, 23.0, 22.5]}
+    plain = rows({**real, "1 GAN": [33.0, 34.0, 35.0], "4 GANs": [30.0, 29.0, 28.0]}, capped=(1,))
+    higher = rows(real, overrides=json.dumps({"epochs": 100}), cap=100)
+    summary = summarize(table, pd.DataFrame(plain + higher))
+    results = [r for r in evaluate_claims([claim, more_gans], {table.name: summary})]
+    assert [(r.claim.text, r.overrides) for r in results] == [
+        (claim.text, "{}"), (claim.text, '{"epochs": 100}'), (more_gans.text, "{}")]
+    at_cap, at_100, gans = results
+    assert at_cap.capped == (f"{epochs} (seed 1)",) and at_100.capped == () and gans.capped == ()
+    assert at_cap.verdict == at_100.verdict == "reproduced" and gans.verdict == "reproduced"
+    md = to_markdown(table, summary, results)
+    assert f"not converged, ran to the epoch cap: {epochs} (seed 1)" in md
+    assert "profile mini; overridden, not the paper's cells: epochs=100; 3 seed(s)" in md
+    assert f"Not converged: trials that ran to their epoch cap" in md and f"{epochs} (seed 1)." in md
+    assert md.count("Not converged") == 1  # the block at epochs=100 has none
+
+
 def test_a_cell_shows_its_own_metric():
     """gan_fid's cells are FIDs (lower is better), not the table's accuracy; a FID missing for want of
     Inception weights is not a value (n=0) and the report says why."""
