@@ -205,8 +205,8 @@ def layout(table: Table, summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _groups(summary: pd.DataFrame):
-    for key, group in summary.groupby(GROUP, sort=True):
-        yield key, group
+    """The report's blocks in order: per dataset and profile, the paper's cells before any overridden block."""
+    yield from sorted(summary.groupby(GROUP, sort=True), key=lambda kv: (kv[0][:3], kv[0][3] != "{}", kv[0][3]))
 
 
 # ---- claims ----------------------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def evaluate_claims(claims: Iterable[Claim], summaries: Mapping[str, pd.DataFram
         planned = _planned(claim, table)
         found = []
         if summary is not None and len(summary):
-            for (dataset, label, profile, extra), group in summary.groupby(GROUP, sort=True):
+            for (dataset, label, profile, extra), group in _groups(summary):
                 cells = {(r["row"], r["col"]): r for r in group.to_dict("records")}
                 comparisons, capped = [], []
                 for better, worse, col in planned:
@@ -287,7 +287,6 @@ def evaluate_claims(claims: Iterable[Claim], summaries: Mapping[str, pd.DataFram
                 found.append(ClaimResult(claim, stats.verdict(c.difference for c in comparisons), dataset, label,
                                          profile, tuple(comparisons), len(planned), extra,
                                          tuple(dict.fromkeys(capped))))
-        found.sort(key=lambda r: r.overrides != "{}")  # stable: the paper's cells first, each block in order
         out += found or [ClaimResult(claim, stats.NOT_RUN, planned=len(planned))]
     return out
 

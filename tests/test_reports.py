@@ -221,6 +221,8 @@ def test_capped_trials_are_named_and_overridden_blocks_get_verdicts_of_their_own
     assert "profile mini; overridden, not the paper's cells: epochs=100; 3 seed(s)" in md
     assert f"Not converged: trials that ran to their epoch cap" in md and f"{epochs} (seed 1)." in md
     assert md.count("Not converged") == 1  # the block at epochs=100 has none
+    headings = [line for line in md.splitlines() if line.startswith("## dataset")]
+    assert len(headings) == 2 and "overridden" not in headings[0] and "epochs=100" in headings[1]  # paper's first
 
 
 def test_a_cell_shows_its_own_metric():
