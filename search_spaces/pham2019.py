@@ -20,6 +20,10 @@ notes); `--methods baseline --set epochs=100` ran the real rows again as an over
 (at most 77 epochs), the 24 that had stopped early gave the same numbers to the last digit, and the three capped
 ones moved by 0.0, -0.21 and +0.53 points of error (docs/evidence/README.md). The profile keeps 60: raising it
 would give every trial of the table, the GAN rows too, a new identity, for no change where early stopping ends them.
+Patience counts epochs, and a "same #steps" epoch of the 10K row is 4.5 passes over its images: it waits 36 passes
+for an improvement where the "same #epochs" row waits 8, so at converge the gap between them (+4.25 +- 1.62 points
+of error, 3 seeds) measures early stopping on a noisy validation curve as much as the number of steps; a patience in
+optimiser steps would separate the two (not built).
 The CIFAR-100 blocks (the usual residual block and Pham's concat block) are one table, `pham2019.table1_cifar100`,
 on CIFAR-100, which is not offline here: a run says so and how to get it, or runs on another dataset with
 `--dataset`, labelled as such in every report. Its GANs are the BigGAN-style ones at every profile (the tiny one
