@@ -327,6 +327,8 @@ def parse_sets(items: list[str]) -> dict[str, str]:
     for item in items:
         field_name, eq, value = item.partition("=")
         field_name = field_name.strip()
+        if eq and "." in field_name:
+            raise ConfigError(f"--set {field_name}: nested fields (the GAN's) cannot be set from the command line")
         if not eq or not field_name.isidentifier():
             raise ConfigError(f"--set {item}: expected FIELD=VALUE, e.g. --set epochs=100")
         if field_name in sets:

@@ -131,6 +131,7 @@ BAD = {
     "set outside the config's range": (["run", "quickstart", "--set", "epochs=0"],
                                        "--set epochs=0: epochs 0 must be at least 1"),
     "set of the seed": (["run", "quickstart", "--set", "seed=3"], "--set seed: use --seeds instead"),
+    "set of a nested field": (["run", "quickstart", "--set", "gan.epochs=3"], "--set gan.epochs: nested fields"),
     "missing inception weights": (["run", "quickstart", "--inception-weights", "/nonexistent.pth"],
                                   "/nonexistent.pth: no such file"),
     # data
