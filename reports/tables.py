@@ -116,9 +116,8 @@ def _capped(trials: pd.DataFrame) -> list[int]:
     seeds = []
     for r in trials[trials["status"] == "ok"].to_dict("records"):
         cfg = json.loads(r["config"]) if isinstance(r["config"], str) else {}
-        epochs, done = cfg.get("epochs"), r.get(M.DONE_EPOCHS)
-        if (cfg.get("patience") and epochs and pd.notna(done) and done >= epochs and pd.notna(r[M.STOPPED_EARLY])
-                and not r[M.STOPPED_EARLY] and not r.get(M.DIVERGED)):
+        # a diverged trial's status is not ok; NaN (an older row without these columns) compares False
+        if cfg.get("patience") and r[M.STOPPED_EARLY] == 0 and r.get(M.DONE_EPOCHS, 0) >= cfg.get("epochs", math.inf):
             seeds.append(int(r["seed"]))
     return sorted(seeds)
 
